@@ -1,0 +1,115 @@
+#include "mpq/import/onnx_importer.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <filesystem>
+
+#include "mpq/core/error.h"
+#include "mpq/core/file.h"
+#include "mpq/exec/op.h"
+#include "mpq/ir/passes.h"
+#include "tensor_proto.h"
+
+namespace mpq::import {
+namespace {
+
+ir::AttrValue convert_attribute(const onnx::AttributeProto& a, const std::string& where,
+                                const std::string& base_dir) {
+  switch (a.type()) {
+    case onnx::AttributeProto::INT: return a.i();
+    case onnx::AttributeProto::FLOAT: return static_cast<double>(a.f());
+    case onnx::AttributeProto::STRING: return a.s();
+    case onnx::AttributeProto::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case onnx::AttributeProto::FLOATS: return std::vector<double>(a.floats().begin(), a.floats().end());
+    case onnx::AttributeProto::TENSOR:
+      return tensor_from_proto(a.t(), fmt::format("{}: attribute '{}'", where, a.name()), base_dir);
+    default:
+      fail(ErrorCode::kUnsupported, "{}: attribute '{}' has a type mpq does not read ({})", where,
+           a.name(), static_cast<int>(a.type()));
+  }
+}
+
+std::vector<int64_t> declared_shape(const onnx::ValueInfoProto& info) {
+  std::vector<int64_t> shape;
+  if (!info.type().has_tensor_type() || !info.type().tensor_type().has_shape()) return shape;
+  for (const auto& d : info.type().tensor_type().shape().dim())
+    shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  return shape;
+}
+
+}  // namespace
+
+ir::Graph parse_onnx(const std::string& bytes, const std::string& source,
+                     const std::string& base_dir, const ImportOptions& options) {
+  onnx::ModelProto model;
+  MPQ_CHECK(model.ParseFromString(bytes), ErrorCode::kBadFile,
+            "{}: not a valid ONNX model (the protobuf does not parse: truncated, or not ONNX)",
+            source);
+  MPQ_CHECK(model.has_graph() && model.graph().node_size() > 0, ErrorCode::kBadFile,
+            "{}: not a valid ONNX model (no graph nodes: truncated, or not ONNX)", source);
+  const onnx::GraphProto& g = model.graph();
+
+  ir::Graph graph;
+  graph.source = source;
+  for (const auto& opset : model.opset_import())
+    if (opset.domain().empty() || opset.domain() == "ai.onnx") graph.opset = opset.version();
+  for (const auto& kv : model.metadata_props()) graph.metadata[kv.key()] = kv.value();
+
+  for (const auto& init : g.initializer()) {
+    int v = graph.add_value(init.name());
+    graph.set_initializer(v, tensor_from_proto(init, fmt::format("{}: initializer '{}'", source,
+                                                                 init.name()), base_dir));
+  }
+  for (const auto& input : g.input()) {
+    int v = graph.add_value(input.name());
+    if (graph.is_initializer(v)) continue;
+    graph.values[v].shape = declared_shape(input);
+    graph.inputs.push_back(v);
+  }
+  for (int i = 0; i < g.node_size(); ++i) {
+    const onnx::NodeProto& n = g.node(i);
+    ir::Node node;
+    node.op = n.op_type();
+    node.name = !n.name().empty() ? n.name()
+                : n.output_size() ? n.output(0)
+                                  : fmt::format("{}_{}", n.op_type(), i);
+    MPQ_CHECK(n.domain().empty() || n.domain() == "ai.onnx", ErrorCode::kUnsupported,
+              "{}: {} is in domain '{}'; only standard ONNX ops are supported", source,
+              node.where(), n.domain());
+    MPQ_CHECK(Registry<exec::OpDef>::contains(node.op), ErrorCode::kUnsupported,
+              "{}: unsupported op '{}' in node '{}'; supported: {}", source, node.op, node.name,
+              exec::supported_ops());
+    std::string where = fmt::format("{}: {}", source, node.where());
+    for (const auto& in : n.input()) node.inputs.push_back(in.empty() ? -1 : graph.add_value(in));
+    for (const auto& out : n.output()) node.outputs.push_back(graph.add_value(out));
+    for (const auto& a : n.attribute()) node.attrs[a.name()] = convert_attribute(a, where, base_dir);
+    try {
+      Registry<exec::OpDef>::create(node.op, "op")->check(node, graph);
+    } catch (const Error& e) {
+      throw Error(e.code(), fmt::format("{}: {}", source, e.what()));
+    }
+    graph.add_node(std::move(node));
+  }
+  for (const auto& output : g.output()) {
+    int v = graph.find_value(output.name());
+    MPQ_CHECK(v >= 0, ErrorCode::kBadFile, "{}: graph output '{}' is produced by no node", source,
+              output.name());
+    graph.values[v].shape = declared_shape(output);
+    graph.outputs.push_back(v);
+  }
+  MPQ_CHECK(!graph.inputs.empty(), ErrorCode::kBadFile, "{}: the graph has no input", source);
+
+  graph.topo_sort();
+  if (options.fold_constants) ir::fold_constants(graph);
+  graph.remove_dead();
+  return graph;
+}
+
+ir::Graph load_onnx(const std::string& path, const ImportOptions& options) {
+  std::string bytes = read_file(path, "ONNX model");
+  MPQ_CHECK(!bytes.empty(), ErrorCode::kBadFile, "{}: the file is empty, not an ONNX model", path);
+  std::string base_dir = std::filesystem::path(path).parent_path().string();
+  return parse_onnx(bytes, path, base_dir.empty() ? "." : base_dir, options);
+}
+
+}  // namespace mpq::import

@@ -1,0 +1,43 @@
+// Conv: N-d convolution with groups, strides, dilations, explicit pads or auto_pad.
+// Asymmetric pads (TF "SAME" with stride 2) are applied with constant_pad_nd first.
+#include "op_util.h"
+
+namespace mpq::exec {
+namespace {
+
+class Conv : public OpDef {
+ public:
+  void check(const ir::Node& node, const ir::Graph&) const override {
+    check_auto_pad(node);
+    MPQ_CHECK(node.attr_int("group", 1) >= 1, ErrorCode::kBadFile,
+              "{}: attribute 'group' = {}: must be >= 1", node.where(), node.attr_int("group", 1));
+    MPQ_CHECK(node.inputs.size() >= 2, ErrorCode::kBadFile, "{}: needs inputs X and W",
+              node.where());
+  }
+
+  Kernel prepare(const PrepareContext& ctx) const override {
+    const ir::Node& node = ctx.node;
+    std::vector<int64_t> kernel = node.attr_ints("kernel_shape");
+    if (kernel.empty()) {
+      auto w = ctx.constant(1);
+      MPQ_CHECK(w.has_value(), ErrorCode::kUnsupported,
+                "{}: without 'kernel_shape' the weight must be an initializer", node.where());
+      kernel = w->sizes().slice(2).vec();
+    }
+    Window win(node, static_cast<int64_t>(kernel.size()), kernel);
+    int64_t groups = node.attr_int("group", 1);
+    std::vector<int64_t> no_output_pad(kernel.size(), 0);
+    return [win, groups, no_output_pad](const Tensors& in, Tensors& out) {
+      std::vector<int64_t> padding;
+      at::Tensor x = pad_to_symmetric(in[0], win.resolve(in[0].sizes().slice(2)), 0.0, padding);
+      at::Tensor bias = in.size() > 2 ? in[2] : at::Tensor();
+      out[0] = at::convolution(x, in[1], bias, win.strides, padding, win.dilations, false,
+                               no_output_pad, groups);
+    };
+  }
+};
+
+MPQ_REGISTER(OpDef, "Conv", Conv);
+
+}  // namespace
+}  // namespace mpq::exec

@@ -1,0 +1,17 @@
+// MatMul: numpy-style matrix product (batched, broadcasting).
+#include "op_util.h"
+
+namespace mpq::exec {
+namespace {
+
+class MatMul : public OpDef {
+ public:
+  Kernel prepare(const PrepareContext&) const override {
+    return [](const Tensors& in, Tensors& out) { out[0] = at::matmul(in[0], in[1]); };
+  }
+};
+
+MPQ_REGISTER(OpDef, "MatMul", MatMul);
+
+}  // namespace
+}  // namespace mpq::exec

@@ -1,0 +1,17 @@
+// Mul: elementwise with numpy broadcasting. 
+#include "op_util.h"
+
+namespace mpq::exec {
+namespace {
+
+class Mul : public OpDef {
+ public:
+  Kernel prepare(const PrepareContext&) const override {
+    return [](const Tensors& in, Tensors& out) { out[0] = at::mul(in[0], in[1]); };
+  }
+};
+
+MPQ_REGISTER(OpDef, "Mul", Mul);
+
+}  // namespace
+}  // namespace mpq::exec

@@ -1,0 +1,103 @@
+// Helpers shared by the op files: spatial padding (explicit pads and auto_pad) and checks.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <string>
+#include <vector>
+
+#include "mpq/core/error.h"
+#include "mpq/exec/op.h"
+
+namespace mpq::exec {
+
+// Checks auto_pad against the values ONNX allows.
+inline void check_auto_pad(const ir::Node& node) {
+  std::string mode = node.attr_string("auto_pad", "NOTSET");
+  MPQ_CHECK(mode == "NOTSET" || mode == "SAME_UPPER" || mode == "SAME_LOWER" || mode == "VALID",
+            ErrorCode::kBadFile,
+            "{}: attribute 'auto_pad' = '{}': must be NOTSET, SAME_UPPER, SAME_LOWER or VALID",
+            node.where(), mode);
+}
+
+// Spatial attributes of Conv and the pools, with ONNX defaults filled in for `dims` spatial dims.
+struct Window {
+  std::string auto_pad;
+  std::vector<int64_t> kernel, strides, dilations, pads;  // pads: begins then ends
+
+  Window(const ir::Node& node, int64_t dims, std::vector<int64_t> kernel_shape)
+      : auto_pad(node.attr_string("auto_pad", "NOTSET")),
+        kernel(std::move(kernel_shape)),
+        strides(node.attr_ints("strides", std::vector<int64_t>(dims, 1))),
+        dilations(node.attr_ints("dilations", std::vector<int64_t>(dims, 1))),
+        pads(node.attr_ints("pads", std::vector<int64_t>(2 * dims, 0))) {}
+
+  // Pads (begins then ends) for an input of spatial size `in`, resolving auto_pad.
+  std::vector<int64_t> resolve(at::IntArrayRef in) const {
+    const size_t d = kernel.size();
+    if (auto_pad == "NOTSET") return pads;
+    std::vector<int64_t> out(2 * d, 0);
+    if (auto_pad == "VALID") return out;
+    for (size_t i = 0; i < d; ++i) {
+      int64_t out_size = (in[i] + strides[i] - 1) / strides[i];
+      int64_t total = std::max<int64_t>(
+          0, (out_size - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - in[i]);
+      int64_t small = total / 2;
+      out[i] = auto_pad == "SAME_UPPER" ? small : total - small;
+      out[i + d] = total - out[i];
+    }
+    return out;
+  }
+};
+
+// Applies pads (begins then ends over the trailing spatial dims) so that what is left is
+// symmetric: returns the padded input and sets `symmetric` to the per-dim padding ATen takes.
+inline at::Tensor pad_to_symmetric(const at::Tensor& x, const std::vector<int64_t>& pads,
+                                   double value, std::vector<int64_t>& symmetric) {
+  const size_t d = pads.size() / 2;
+  symmetric.assign(d, 0);
+  bool is_symmetric = true;
+  for (size_t i = 0; i < d; ++i) is_symmetric = is_symmetric && pads[i] == pads[i + d];
+  if (is_symmetric) {
+    for (size_t i = 0; i < d; ++i) symmetric[i] = pads[i];
+    return x;
+  }
+  // constant_pad_nd takes (begin, end) pairs starting from the last dimension.
+  std::vector<int64_t> aten_pads;
+  for (size_t i = d; i-- > 0;) {
+    aten_pads.push_back(pads[i]);
+    aten_pads.push_back(pads[i + d]);
+  }
+  return at::constant_pad_nd(x, aten_pads, value);
+}
+
+// Kernel shape from the attribute, or from the weight when the attribute is absent.
+inline std::vector<int64_t> kernel_shape(const ir::Node& node) {
+  auto k = node.attr_ints("kernel_shape");
+  MPQ_CHECK(!k.empty(), ErrorCode::kBadFile, "{}: attribute 'kernel_shape' is required",
+            node.where());
+  return k;
+}
+
+}  // namespace mpq::exec
+
+namespace mpq::exec {
+
+// ATen scalar type for an ONNX TensorProto.DataType number; nullopt when ATen has none.
+inline std::optional<at::ScalarType> scalar_type_from_onnx(int64_t type) {
+  switch (type) {
+    case 1: return at::kFloat;
+    case 2: return at::kByte;
+    case 3: return at::kChar;
+    case 5: return at::kShort;
+    case 6: return at::kInt;
+    case 7: return at::kLong;
+    case 9: return at::kBool;
+    case 10: return at::kHalf;
+    case 11: return at::kDouble;
+    case 16: return at::kBFloat16;
+    default: return std::nullopt;
+  }
+}
+
+}  // namespace mpq::exec

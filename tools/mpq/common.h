@@ -1,0 +1,55 @@
+// What the subcommands share: loading a model (a path, or the embedded default), the data
+// flags (--data, --resize, --crop, --mean, --std, --batch), and printing results.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+
+#include "mpq/data/dataset.h"
+#include "mpq/ir/graph.h"
+
+namespace mpq::cli {
+
+// Fashion-MNIST from the Debian package dataset-fashion-mnist: the embedded default's data.
+inline constexpr const char* kFashionTest =
+    "idx:/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz,"
+    "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+inline constexpr const char* kFashionTrain =
+    "idx:/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz,"
+    "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz";
+inline constexpr const char* kEmbeddedName = "embedded:fashion_resnet.onnx";
+
+// MODEL may be empty: the embedded Fashion-MNIST model.
+ir::Graph load_model(const std::string& path);
+
+struct DataFlags {
+  std::string spec;
+  int64_t resize = -1, crop = -1;  // -1: default
+  std::vector<double> mean, std;
+  int64_t batch = 128;
+
+  void add(CLI::App& app, const std::string& what);
+  // Preprocessing: these flags, else the model's metadata (mpq.mean / mpq.std), else the
+  // defaults of the data's kind.
+  data::Preprocess preprocess(const ir::Graph& model, const std::string& kind) const;
+};
+
+struct Data {
+  data::DataSpec spec;
+  std::unique_ptr<data::Dataset> dataset;
+  std::unique_ptr<data::Loader> loader;
+};
+Data open_data(const DataFlags& flags, const ir::Graph& model);
+
+// Prints `j` on stdout as one line.
+void print_json(const nlohmann::json& j);
+
+// Subcommands, one file each.
+void add_inspect(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_train(CLI::App& app);
+
+}  // namespace mpq::cli
