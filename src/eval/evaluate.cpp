@@ -10,22 +10,32 @@
 
 namespace mpq::eval {
 
+void check_image_shape(const ir::Graph& graph, at::IntArrayRef got, const std::string& data_where) {
+  const ir::Value& input = graph.values[graph.inputs[0]];
+  bool ok = input.shape.empty() || input.shape.size() == got.size() + 1;
+  for (size_t i = 1; ok && i < input.shape.size(); ++i)
+    ok = input.shape[i] < 0 || input.shape[i] == got[i - 1];
+  if (ok) return;
+  std::vector<std::string> want;
+  for (size_t i = 1; i < input.shape.size(); ++i)
+    want.push_back(input.shape[i] < 0 ? "?" : std::to_string(input.shape[i]));
+  fail(ErrorCode::kShapeMismatch,
+       "{}: images are {} but model input '{}' of {} expects {}; check --resize/--crop and that "
+       "the data suits this model",
+       data_where, fmt::join(got, "x"), input.name, graph.source, fmt::join(want, "x"));
+}
+
+void check_data_fits(const ir::Graph& graph, const data::Dataset& dataset,
+                     const data::Loader& loader, const data::Preprocess& preprocess,
+                     const std::string& data_where) {
+  at::Tensor first = dataset.image(loader.order().at(0));
+  if (preprocess.resize > 0 || preprocess.crop > 0) first = data::resize_and_crop(first, preprocess);
+  check_image_shape(graph, first.sizes(), data_where);
+}
+
 void check_batch(const ir::Graph& graph, const data::Batch& batch, int64_t classes,
                  const std::string& data_where) {
-  const ir::Value& input = graph.values[graph.inputs[0]];
-  auto got = batch.images.sizes();
-  bool ok = input.shape.empty() || input.shape.size() == got.size();
-  for (size_t i = 1; ok && i < input.shape.size(); ++i)
-    ok = input.shape[i] < 0 || input.shape[i] == got[i];
-  if (!ok) {
-    std::vector<std::string> want;
-    for (size_t i = 1; i < input.shape.size(); ++i)
-      want.push_back(input.shape[i] < 0 ? "?" : std::to_string(input.shape[i]));
-    fail(ErrorCode::kShapeMismatch,
-         "{}: images are {} but model input '{}' of {} expects {}; check --resize/--crop and "
-         "that the data suits this model",
-         data_where, fmt::join(got.slice(1), "x"), input.name, graph.source, fmt::join(want, "x"));
-  }
+  check_image_shape(graph, batch.images.sizes().slice(1), data_where);
   if (classes > 0 && batch.labels.numel() > 0) {
     int64_t max_label = batch.labels.max().item<int64_t>();
     MPQ_CHECK(max_label < classes, ErrorCode::kShapeMismatch,
@@ -44,7 +54,7 @@ EvalResult evaluate(const ir::Graph& graph, const data::Loader& loader, const Ev
   auto start = std::chrono::steady_clock::now();
   for (int64_t b = 0; b < loader.batches(); ++b) {
     data::Batch batch = loader.batch(b);
-    if (b == 0) check_batch(graph, batch, -1, "data");
+    if (b == 0) check_image_shape(graph, batch.images.sizes().slice(1), "data");
     auto t0 = std::chrono::steady_clock::now();
     at::Tensor logits = executor.forward(batch.images);
     r.model_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

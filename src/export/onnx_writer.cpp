@@ -3,6 +3,8 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
+
 #include "../import/onnx/tensor_proto.h"
 #include "mpq/core/error.h"
 #include "mpq/core/file.h"
@@ -80,7 +82,9 @@ std::string to_onnx_bytes(const ir::Graph& graph) {
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
-    fail(ErrorCode::kInternal, "the ONNX model mpq built fails onnx::checker: {}", e.what());
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    fail(ErrorCode::kInternal, "the ONNX model mpq built fails onnx::checker: {}", what);
   }
   std::string bytes;
   model.SerializeToString(&bytes);

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "mpq/core/error.h"
+#include "mpq/eval/evaluate.h"
 #include "mpq/import/onnx_importer.h"
 
 extern "C" const char mpq_embedded_model[];
@@ -70,8 +71,9 @@ Data open_data(const DataFlags& flags, const ir::Graph& model) {
   Data d;
   d.spec = data::parse_spec(flags.spec);
   d.dataset = data::open_dataset(d.spec);
-  d.loader = std::make_unique<data::Loader>(*d.dataset, d.spec,
-                                            flags.preprocess(model, d.spec.kind), flags.batch);
+  data::Preprocess pre = flags.preprocess(model, d.spec.kind);
+  d.loader = std::make_unique<data::Loader>(*d.dataset, d.spec, pre, flags.batch);
+  eval::check_data_fits(model, *d.dataset, *d.loader, pre, d.spec.text);
   return d;
 }
 

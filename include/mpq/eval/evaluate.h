@@ -23,8 +23,15 @@ struct EvalResult {
   at::Tensor logits;             // [images, classes] when keep_logits
 };
 
-// Checks that `batch` fits the model's declared input and the labels its output classes;
-// the message names the model input, the shapes, and what to pass instead.
+// Checks that images of `image_shape` ([C, H, W]) fit the model's declared input; the message
+// names the model input, both shapes, and what to pass instead.
+void check_image_shape(const ir::Graph& graph, at::IntArrayRef image_shape,
+                       const std::string& data_where);
+// Checks the first image of `loader` (resized and cropped, before normalisation).
+void check_data_fits(const ir::Graph& graph, const data::Dataset& dataset,
+                     const data::Loader& loader, const data::Preprocess& preprocess,
+                     const std::string& data_where);
+// Checks that `batch` fits the model's input and its labels the model's output classes.
 void check_batch(const ir::Graph& graph, const data::Batch& batch, int64_t classes,
                  const std::string& data_where);
 

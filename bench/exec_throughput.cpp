@@ -1,0 +1,38 @@
+// Executor throughput on random input: exec_throughput MODEL BATCH SECONDS THREADS -> JSON.
+// bench/eval_vs_ort.sh prints it beside ONNX Runtime's figure for the same model.
+#include <ATen/Parallel.h>
+#include <c10/core/GradMode.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "mpq/exec/executor.h"
+#include "mpq/import/onnx_importer.h"
+
+int main(int argc, char** argv) {
+  if (argc != 5) {
+    std::fprintf(stderr, "usage: exec_throughput MODEL BATCH SECONDS THREADS\n");
+    return 2;
+  }
+  at::set_num_threads(std::atoi(argv[4]));
+  c10::InferenceMode guard;
+  mpq::ir::Graph graph = mpq::import::load_onnx(argv[1]);
+  std::vector<int64_t> shape = mpq::exec::input_shape(graph);
+  shape[0] = std::atoll(argv[2]);
+  double budget = std::atof(argv[3]);
+  mpq::exec::Executor exec(graph);
+  at::Tensor x = at::rand(shape);
+  for (int i = 0; i < 3; ++i) exec.forward(x);  // warm-up
+  int runs = 0;
+  auto start = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < budget || runs < 5) {
+    exec.forward(x);
+    ++runs;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  std::printf("{\"runtime\": \"mpq executor\", \"batch\": %lld, \"runs\": %d, \"seconds\": %.3f, "
+              "\"ms_per_batch\": %.4f, \"images_per_second\": %.1f}\n",
+              static_cast<long long>(shape[0]), runs, elapsed, 1000 * elapsed / runs,
+              shape[0] * runs / elapsed);
+}
