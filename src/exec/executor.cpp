@@ -3,6 +3,8 @@
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
+#include <chrono>
+
 #include "mpq/core/error.h"
 
 namespace mpq::exec {
@@ -15,6 +17,12 @@ std::vector<int64_t> to_int_vector(const at::Tensor& t) {
 
 std::string supported_ops() { return Registry<OpDef>::list(); }
 
+bool reusable(const at::Tensor& t) {
+  // Only the kernel's input list holds it, no other tensor shares its storage (a view's base),
+  // and autograd does not need it.
+  return t.defined() && t.use_count() == 1 && t.storage().use_count() == 1 &&
+         !(at::GradMode::is_enabled() && t.requires_grad());
+}
 Executor::Executor(const ir::Graph& graph, ExecOptions options) : graph_(graph) {
   kernels_.reserve(graph.nodes.size());
   for (const ir::Node& node : graph.nodes) {
@@ -42,6 +50,11 @@ void Executor::set_hook(std::vector<int> values, Hook hook) {
   hook_ = std::move(hook);
 }
 
+void Executor::set_profiling(bool on) {
+  profiling_ = on;
+  node_seconds_.assign(graph_.nodes.size(), 0.0);
+}
+
 void Executor::clear_hook() {
   captured_.assign(graph_.values.size(), false);
   hook_ = nullptr;
@@ -54,7 +67,11 @@ Tensors Executor::run(const Tensors& inputs) {
   env_.assign(graph_.values.size(), at::Tensor());
   for (const auto& [v, t] : graph_.initializers()) env_[v] = t;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    env_[graph_.inputs[i]] = inputs[i];
+    // Images run channels-last: oneDNN's fast layout for convolutions on CPU.
+    const at::Tensor& x = inputs[i];
+    env_[graph_.inputs[i]] = x.dim() == 4 && x.scalar_type() == at::kFloat
+                                 ? x.contiguous(at::MemoryFormat::ChannelsLast)
+                                 : x;
     if (hook_ && captured_[graph_.inputs[i]]) hook_(graph_.inputs[i], inputs[i]);
   }
   Tensors in, out;
@@ -62,7 +79,11 @@ Tensors Executor::run(const Tensors& inputs) {
     const ir::Node& node = graph_.nodes[i];
     in.clear();
     for (int v : node.inputs) in.push_back(v >= 0 ? env_[v] : at::Tensor());
+    // Inputs this node reads last are handed over, so a kernel holding the only reference
+    // may overwrite them (see reusable()).
+    for (int v : release_after_[i]) env_[v].reset();
     out.assign(node.outputs.size(), at::Tensor());
+    auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     try {
       kernels_[i](in, out);
     } catch (const c10::Error& e) {
@@ -72,11 +93,12 @@ Tensors Executor::run(const Tensors& inputs) {
       fail(ErrorCode::kShapeMismatch, "{}: {} failed on inputs [{}]: {}", graph_.source,
            node.where(), shapes, what.substr(0, what.find('\n')));
     }
+    if (profiling_)
+      node_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       env_[node.outputs[k]] = std::move(out[k]);
       if (hook_ && captured_[node.outputs[k]]) hook_(node.outputs[k], env_[node.outputs[k]]);
     }
-    for (int v : release_after_[i]) env_[v].reset();
   }
   Tensors result;
   for (int v : graph_.outputs) result.push_back(env_[v]);

@@ -8,9 +8,11 @@
 
 #include "common.h"
 #include "mpq/core/error.h"
+#include "mpq/core/memory.h"
 #include "mpq/core/progress.h"
 
 int main(int argc, char** argv) {
+  mpq::tune_allocator();
   CLI::App app{"mpq: mixed-precision quantization of CNNs"};
   app.require_subcommand(1);
   bool verbose = false;

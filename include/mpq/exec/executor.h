@@ -38,6 +38,10 @@ class Executor {
   void set_hook(std::vector<int> values, Hook hook);
   void clear_hook();
 
+  // Per-node wall time, accumulated over runs while enabled (for bench/ and --profile).
+  void set_profiling(bool on);
+  const std::vector<double>& node_seconds() const { return node_seconds_; }
+
  private:
   const ir::Graph& graph_;
   std::vector<Kernel> kernels_;
@@ -45,6 +49,8 @@ class Executor {
   std::vector<bool> captured_;
   Hook hook_;
   Tensors env_;
+  bool profiling_ = false;
+  std::vector<double> node_seconds_;
 };
 
 // Shapes of every value for one input of `input_shape` (batch dimension included).

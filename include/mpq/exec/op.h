@@ -42,6 +42,9 @@ class OpDef {
   virtual Kernel prepare(const PrepareContext& ctx) const = 0;
 };
 
+// True when a kernel may overwrite this input in place: the executor handed it over (this node
+// is its last reader), nothing else references its storage, and autograd does not need it.
+bool reusable(const at::Tensor& t);
 // Reads an integer list from a constant tensor (pads, shapes, axes, ...).
 std::vector<int64_t> to_int_vector(const at::Tensor& t);
 // The ONNX op types mpq can run, comma-separated (for error messages).

@@ -13,4 +13,8 @@ int fold_constants(Graph& graph);
 // W' = W·γ/√(σ²+ε) per output channel, b' = (b − μ)·γ/√(σ²+ε) + β. Returns the number folded.
 int fold_batch_norm(Graph& graph);
 
+// Folds a constant zero Pad of the spatial dims whose only reader is a Conv into that Conv's
+// `pads` (PyTorch's export of TF "SAME" padding, as in mobilenetv2.onnx). Returns the number.
+int fold_pad_into_conv(Graph& graph);
+
 }  // namespace mpq::ir

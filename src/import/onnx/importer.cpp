@@ -100,7 +100,10 @@ ir::Graph parse_onnx(const std::string& bytes, const std::string& source,
   MPQ_CHECK(!graph.inputs.empty(), ErrorCode::kBadFile, "{}: the graph has no input", source);
 
   graph.topo_sort();
-  if (options.fold_constants) ir::fold_constants(graph);
+  if (options.fold_constants) {
+    ir::fold_constants(graph);
+    ir::fold_pad_into_conv(graph);
+  }
   graph.remove_dead();
   return graph;
 }

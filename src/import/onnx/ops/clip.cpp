@@ -29,7 +29,9 @@ class Clip : public OpDef {
     c10::optional<at::Scalar> l, h;
     if (lo) l = *lo;
     if (hi) h = *hi;
-    return [l, h](const Tensors& in, Tensors& out) { out[0] = at::clamp(in[0], l, h); };
+    return [l, h](const Tensors& in, Tensors& out) {
+      out[0] = reusable(in[0]) ? in[0].clamp_(l, h) : at::clamp(in[0], l, h);
+    };
   }
 };
 

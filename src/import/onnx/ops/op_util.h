@@ -50,6 +50,23 @@ struct Window {
   }
 };
 
+// at::constant_pad_nd (pads as (begin, end) pairs from the last dim backwards), except that
+// growing-only pads keep the input's memory format: channels-last activations stay so, and the
+// Conv that follows needs no reorder.
+inline at::Tensor pad_constant(const at::Tensor& x, const std::vector<int64_t>& pads, double value) {
+  for (int64_t p : pads)
+    if (p < 0) return at::constant_pad_nd(x, pads, value);
+  std::vector<int64_t> sizes = x.sizes().vec();
+  for (size_t i = 0; i < pads.size() / 2; ++i) sizes[x.dim() - 1 - i] += pads[2 * i] + pads[2 * i + 1];
+  at::Tensor out = at::empty(sizes, x.options().memory_format(x.suggest_memory_format()));
+  out.fill_(value);
+  at::Tensor inner = out;
+  for (size_t i = 0; i < pads.size() / 2; ++i)
+    inner = inner.narrow(x.dim() - 1 - i, pads[2 * i], x.size(x.dim() - 1 - i));
+  inner.copy_(x);
+  return out;
+}
+
 // Applies pads (begins then ends over the trailing spatial dims) so that what is left is
 // symmetric: returns the padded input and sets `symmetric` to the per-dim padding ATen takes.
 inline at::Tensor pad_to_symmetric(const at::Tensor& x, const std::vector<int64_t>& pads,
@@ -68,7 +85,7 @@ inline at::Tensor pad_to_symmetric(const at::Tensor& x, const std::vector<int64_
     aten_pads.push_back(pads[i]);
     aten_pads.push_back(pads[i + d]);
   }
-  return at::constant_pad_nd(x, aten_pads, value);
+  return pad_constant(x, aten_pads, value);
 }
 
 // Kernel shape from the attribute, or from the weight when the attribute is absent.

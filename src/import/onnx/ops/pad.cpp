@@ -57,7 +57,7 @@ class Pad : public OpDef {
     return [pads, value, dynamic_value, axes](const Tensors& in, Tensors& out) {
       std::vector<int64_t> p = pads ? *pads : to_int_vector(in[1]);
       double v = dynamic_value ? in[2].item<double>() : value;
-      out[0] = at::constant_pad_nd(in[0], aten_pads(p, axes, in[0].dim()), v);
+      out[0] = pad_constant(in[0], aten_pads(p, axes, in[0].dim()), v);
     };
   }
 };
