@@ -5,12 +5,13 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 
 #include "mpq/core/memory.h"
 #include "mpq/exec/executor.h"
 #include "mpq/import/onnx_importer.h"
+#include "mpq/ir/passes.h"
 
 int main(int argc, char** argv) {
   if (argc != 5) {
@@ -21,6 +22,8 @@ int main(int argc, char** argv) {
   at::set_num_threads(std::atoi(argv[4]));
   c10::InferenceMode guard;
   mpq::ir::Graph graph = mpq::import::load_onnx(argv[1]);
+  // As `mpq eval` runs it: BN folded into the convolutions for inference.
+  mpq::ir::fold_batch_norm(graph);
   std::vector<int64_t> shape = mpq::exec::input_shape(graph);
   shape[0] = std::atoll(argv[2]);
   double budget = std::atof(argv[3]);
@@ -37,15 +40,18 @@ int main(int argc, char** argv) {
     ++runs;
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  std::printf("{\"runtime\": \"mpq executor\", \"batch\": %lld, \"runs\": %d, \"seconds\": %.3f, "
-              "\"ms_per_batch\": %.4f, \"images_per_second\": %.1f}\n",
-              static_cast<long long>(shape[0]), runs, elapsed, 1000 * elapsed / runs,
-              shape[0] * runs / elapsed);
+  std::printf(
+      "{\"runtime\": \"mpq executor\", \"batch\": %lld, \"runs\": %d, \"seconds\": %.3f, "
+      "\"ms_per_batch\": %.4f, \"images_per_second\": %.1f}\n",
+      static_cast<long long>(shape[0]), runs, elapsed, 1000 * elapsed / runs,
+      shape[0] * runs / elapsed);
   if (profile) {  // the 15 slowest nodes, to stderr
     std::vector<std::pair<double, int>> t;
-    for (size_t i = 0; i < graph.nodes.size(); ++i) t.push_back({exec.node_seconds()[i], static_cast<int>(i)});
+    for (size_t i = 0; i < graph.nodes.size(); ++i)
+      t.push_back({exec.node_seconds()[i], static_cast<int>(i)});
     std::sort(t.rbegin(), t.rend());
     for (size_t k = 0; k < std::min<size_t>(15, t.size()); ++k)
-      std::fprintf(stderr, "%8.3f ms  %s\n", 1000 * t[k].first / runs, graph.nodes[t[k].second].where().c_str());
+      std::fprintf(stderr, "%8.3f ms  %s\n", 1000 * t[k].first / runs,
+                   graph.nodes[t[k].second].where().c_str());
   }
 }

@@ -1,9 +1,8 @@
 // Helpers for tests: tiny graphs built in code, temp dirs, the shared data folder, running mpq.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -54,9 +53,9 @@ inline std::string shared_data() {
   return std::filesystem::exists(dir / "cifar10" / "resnet20.onnx") ? dir.string() : "";
 }
 
-#define MPQ_REQUIRE_SHARED_DATA()                                                        \
-  std::string data_dir = ::mpq::test::shared_data();                                     \
-  if (data_dir.empty())                                                                  \
+#define MPQ_REQUIRE_SHARED_DATA()                                                           \
+  std::string data_dir = ::mpq::test::shared_data();                                        \
+  if (data_dir.empty())                                                                     \
   GTEST_SKIP() << "skipped: ../shared/data (real models and data) is not on this machine; " \
                   "CI always has it"
 

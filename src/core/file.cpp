@@ -12,7 +12,8 @@
 namespace mpq {
 
 std::string read_file(const std::string& path, const std::string& what) {
-  MPQ_CHECK(std::filesystem::exists(path), ErrorCode::kBadFile, "{}: {} does not exist", path, what);
+  MPQ_CHECK(std::filesystem::exists(path), ErrorCode::kBadFile, "{}: {} does not exist", path,
+            what);
   MPQ_CHECK(!std::filesystem::is_directory(path), ErrorCode::kBadFile,
             "{}: is a directory, expected a {}", path, what);
   std::ifstream in(path, std::ios::binary);

@@ -1,10 +1,9 @@
 #include "mpq/core/progress.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
-
-#include <fmt/format.h>
 
 namespace mpq {
 namespace {
@@ -55,16 +54,16 @@ void Progress::draw(bool final) {
     int filled = static_cast<int>(frac * width);
     double eta = frac > 0 ? elapsed / frac - elapsed : 0.0;
     fmt::print(stderr, "\r{} [{}{}] {:3.0f}% {}/{} {:.1f}s eta {:.1f}s {}\033[K", label_,
-               std::string(filled, '#'), std::string(width - filled, '.'), frac * 100, done_, total_,
-               elapsed, eta, status_);
+               std::string(filled, '#'), std::string(width - filled, '.'), frac * 100, done_,
+               total_, elapsed, eta, status_);
     if (final) fmt::print(stderr, "\n");
   } else {
     int decile = static_cast<int>(frac * 10);
     if (decile == last_decile_ && !final) return;
     if (final && decile == last_decile_ && decile == 10) return;
     last_decile_ = decile;
-    fmt::print(stderr, "{}: {:.0f}% ({}/{}) {:.1f}s {}\n", label_, frac * 100, done_, total_, elapsed,
-               status_);
+    fmt::print(stderr, "{}: {:.0f}% ({}/{}) {:.1f}s {}\n", label_, frac * 100, done_, total_,
+               elapsed, status_);
   }
 }
 

@@ -26,9 +26,7 @@ class Cifar10 : public Dataset {
   }
   int64_t size() const override { return data_.size(0); }
   int64_t label(int64_t i) const override { return data_.data_ptr<uint8_t>()[i * kRecord]; }
-  at::Tensor image(int64_t i) const override {
-    return data_[i].slice(0, 1).reshape({3, 32, 32});
-  }
+  at::Tensor image(int64_t i) const override { return data_[i].slice(0, 1).reshape({3, 32, 32}); }
   std::string where(int64_t i) const override { return fmt::format("{}: record {}", path_, i); }
   std::string kind() const override { return "cifar10"; }
 

@@ -1,3 +1,5 @@
+#include "mpq/data/dataset.h"
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -5,7 +7,6 @@
 #include <random>
 
 #include "mpq/core/error.h"
-#include "mpq/data/dataset.h"
 #include "readers.h"
 
 namespace mpq::data {
@@ -61,7 +62,8 @@ Batch Loader::batch(int64_t b) const {
               ErrorCode::kInvalidArgument,
               "--mean/--std give {}/{} values but the images have {} channel(s)",
               preprocess_.mean.size(), preprocess_.std.size(), c);
-    at::Tensor mean = at::tensor(preprocess_.mean, at::kDouble).to(at::kFloat).reshape({1, c, 1, 1});
+    at::Tensor mean =
+        at::tensor(preprocess_.mean, at::kDouble).to(at::kFloat).reshape({1, c, 1, 1});
     at::Tensor std = at::tensor(preprocess_.std, at::kDouble).to(at::kFloat).reshape({1, c, 1, 1});
     x.sub_(mean).div_(std);
   }

@@ -1,11 +1,11 @@
 // Image folder: JPEG files and a CSV `file,label[,...]` (header line first). Images are decoded
 // on demand with libjpeg(-turbo) into RGB uint8 [3, H, W]; grey and CMYK JPEGs are converted.
+#include <csetjmp>
 #include <cstddef>
 #include <cstdio>
-
+// jpeglib.h uses size_t and FILE without including their headers: keep it after them.
 #include <jpeglib.h>
 
-#include <csetjmp>
 #include <filesystem>
 #include <fstream>
 
@@ -89,8 +89,8 @@ class ImageFolder : public Dataset {
   ImageFolder(const std::string& dir, const std::string& labels_csv) : dir_(dir) {
     MPQ_CHECK(std::filesystem::is_directory(dir), ErrorCode::kBadFile,
               "{}: image folder does not exist", dir);
-    std::string csv = labels_csv.empty() ? (std::filesystem::path(dir) / "labels.csv").string()
-                                         : labels_csv;
+    std::string csv =
+        labels_csv.empty() ? (std::filesystem::path(dir) / "labels.csv").string() : labels_csv;
     MPQ_CHECK(file_exists(csv), ErrorCode::kBadFile,
               "{}: labels file is missing; an image folder needs a CSV with 'file,label' lines",
               csv);
@@ -111,8 +111,8 @@ class ImageFolder : public Dataset {
         if (used != f[1].size()) label = -1;
       } catch (const std::exception&) {
       }
-      MPQ_CHECK(label >= 0, ErrorCode::kBadFile,
-                "{}:{}: label '{}' must be a non-negative integer", csv, line_no, f[1]);
+      MPQ_CHECK(label >= 0, ErrorCode::kBadFile, "{}:{}: label '{}' must be a non-negative integer",
+                csv, line_no, f[1]);
       files_.push_back(f[0]);
       labels_.push_back(label);
     }

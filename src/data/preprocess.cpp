@@ -26,7 +26,8 @@ at::Tensor resize_and_crop(const at::Tensor& image, const Preprocess& p) {
   }
   if (p.crop > 0) {
     MPQ_CHECK(h >= p.crop && w >= p.crop, ErrorCode::kInvalidArgument,
-              "--crop {} is larger than the {}x{} image; give --resize >= {}", p.crop, h, w, p.crop);
+              "--crop {} is larger than the {}x{} image; give --resize >= {}", p.crop, h, w,
+              p.crop);
     int64_t top = static_cast<int64_t>(std::round((h - p.crop) / 2.0));
     int64_t left = static_cast<int64_t>(std::round((w - p.crop) / 2.0));
     x = x.slice(1, top, top + p.crop).slice(2, left, left + p.crop);

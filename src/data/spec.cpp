@@ -28,8 +28,9 @@ int64_t parse_count(const std::string& text, const std::string& spec, const char
 }  // namespace
 
 DataSpec parse_spec(const std::string& text) {
-  const char* usage = "expected cifar10:FILE, idx:IMAGES,LABELS or imagefolder:DIR, optionally "
-                      "followed by @N or @N:SEED";
+  const char* usage =
+      "expected cifar10:FILE, idx:IMAGES,LABELS or imagefolder:DIR, optionally "
+      "followed by @N or @N:SEED";
   DataSpec spec;
   spec.text = text;
   auto colon = text.find(':');
@@ -59,8 +60,10 @@ DataSpec parse_spec(const std::string& text) {
     MPQ_CHECK(spec.paths.size() <= 2, ErrorCode::kInvalidArgument,
               "data spec '{}': imagefolder takes DIR or DIR,LABELS.csv", text);
   } else {
-    fail(ErrorCode::kInvalidArgument, "data spec '{}': unknown kind '{}'; available: cifar10, idx, "
-         "imagefolder", text, spec.kind);
+    fail(ErrorCode::kInvalidArgument,
+         "data spec '{}': unknown kind '{}'; available: cifar10, idx, "
+         "imagefolder",
+         text, spec.kind);
   }
   return spec;
 }

@@ -7,6 +7,7 @@
 #include "mpq/core/error.h"
 #include "mpq/core/progress.h"
 #include "mpq/exec/executor.h"
+#include "mpq/ir/passes.h"
 
 namespace mpq::eval {
 
@@ -29,7 +30,8 @@ void check_data_fits(const ir::Graph& graph, const data::Dataset& dataset,
                      const data::Loader& loader, const data::Preprocess& preprocess,
                      const std::string& data_where) {
   at::Tensor first = dataset.image(loader.order().at(0));
-  if (preprocess.resize > 0 || preprocess.crop > 0) first = data::resize_and_crop(first, preprocess);
+  if (preprocess.resize > 0 || preprocess.crop > 0)
+    first = data::resize_and_crop(first, preprocess);
   check_image_shape(graph, first.sizes(), data_where);
 }
 
@@ -44,9 +46,14 @@ void check_batch(const ir::Graph& graph, const data::Batch& batch, int64_t class
   }
 }
 
-EvalResult evaluate(const ir::Graph& graph, const data::Loader& loader, const EvalOptions& options) {
+EvalResult evaluate(const ir::Graph& graph, const data::Loader& loader,
+                    const EvalOptions& options) {
   c10::InferenceMode inference;
-  exec::Executor executor(graph);
+  // Inference only needs the outputs: run a copy with BN folded into the convolutions (the
+  // caller's graph keeps its BN nodes; initializers are shared, not copied).
+  ir::Graph folded = graph;
+  ir::fold_batch_norm(folded);
+  exec::Executor executor(folded);
   EvalResult r;
   int64_t correct1 = 0, correct5 = 0;
   std::vector<at::Tensor> predictions, logits_all;
@@ -70,8 +77,9 @@ EvalResult evaluate(const ir::Graph& graph, const data::Loader& loader, const Ev
     predictions.push_back(top.select(1, 0).clone());
     if (options.keep_logits) logits_all.push_back(logits.clone());
     r.images += batch.images.size(0);
-    progress.advance(batch.images.size(0),
-                     fmt::format("top-1 {:.2f}%", 100.0 * correct1 / static_cast<double>(r.images)));
+    progress.advance(
+        batch.images.size(0),
+        fmt::format("top-1 {:.2f}%", 100.0 * correct1 / static_cast<double>(r.images)));
   }
   progress.finish();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

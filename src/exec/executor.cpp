@@ -83,18 +83,22 @@ Tensors Executor::run(const Tensors& inputs) {
     // may overwrite them (see reusable()).
     for (int v : release_after_[i]) env_[v].reset();
     out.assign(node.outputs.size(), at::Tensor());
-    auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    auto t0 =
+        profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     try {
       kernels_[i](in, out);
     } catch (const c10::Error& e) {
       std::string what = e.what_without_backtrace();
       std::string shapes;
-      for (const auto& t : in) shapes += (shapes.empty() ? "" : ", ") + (t.defined() ? fmt::format("{}", fmt::join(t.sizes(), "x")) : std::string("-"));
+      for (const auto& t : in)
+        shapes += (shapes.empty() ? "" : ", ") +
+                  (t.defined() ? fmt::format("{}", fmt::join(t.sizes(), "x")) : std::string("-"));
       fail(ErrorCode::kShapeMismatch, "{}: {} failed on inputs [{}]: {}", graph_.source,
            node.where(), shapes, what.substr(0, what.find('\n')));
     }
     if (profiling_)
-      node_seconds_[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      node_seconds_[i] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       env_[node.outputs[k]] = std::move(out[k]);
       if (hook_ && captured_[node.outputs[k]]) hook_(node.outputs[k], env_[node.outputs[k]]);

@@ -42,8 +42,10 @@ void set_value_info(const ir::Value& value, onnx::ValueInfoProto& info) {
   auto* shape = tensor_type->mutable_shape();
   for (size_t i = 0; i < value.shape.size(); ++i) {
     auto* dim = shape->add_dim();
-    if (value.shape[i] >= 0) dim->set_dim_value(value.shape[i]);
-    else dim->set_dim_param(i == 0 ? "N" : fmt::format("d{}", i));
+    if (value.shape[i] >= 0)
+      dim->set_dim_value(value.shape[i]);
+    else
+      dim->set_dim_param(i == 0 ? "N" : fmt::format("d{}", i));
   }
 }
 

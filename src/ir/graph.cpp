@@ -75,7 +75,9 @@ Node& Graph::add_node(Node node) {
   return nodes.back();
 }
 
-void Graph::set_initializer(int value, at::Tensor tensor) { initializers_[value] = std::move(tensor); }
+void Graph::set_initializer(int value, at::Tensor tensor) {
+  initializers_[value] = std::move(tensor);
+}
 
 const at::Tensor& Graph::initializer(int value) const {
   auto it = initializers_.find(value);
@@ -120,7 +122,8 @@ void Graph::topo_sort() {
       if (in < 0 || available[in]) continue;
       MPQ_CHECK(producer[in] >= 0, ErrorCode::kBadFile,
                 "{}: {} reads '{}', which is neither a graph input, an initializer nor a node "
-                "output", source, nodes[i].where(), values[in].name);
+                "output",
+                source, nodes[i].where(), values[in].name);
       ++pending[i];
       readers[in].push_back(static_cast<int>(i));
     }
@@ -171,8 +174,8 @@ void Graph::remove_dead() {
     for (int out : nodes[i].outputs) values[out].producer = static_cast<int>(i);
 }
 
-std::vector<LayerInfo> describe_layers(const Graph& graph,
-                                       const std::unordered_map<int, std::vector<int64_t>>& shapes) {
+std::vector<LayerInfo> describe_layers(
+    const Graph& graph, const std::unordered_map<int, std::vector<int64_t>>& shapes) {
   std::vector<LayerInfo> layers;
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     const Node& node = graph.nodes[i];

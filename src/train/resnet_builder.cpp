@@ -1,7 +1,6 @@
 #include <ATen/ATen.h>
-#include <ATen/core/Generator.h>
 #include <ATen/CPUGeneratorImpl.h>
-
+#include <ATen/core/Generator.h>
 #include <fmt/format.h>
 
 #include "mpq/train/train.h"
@@ -57,17 +56,20 @@ ir::Graph build_resnet(const ResNetConfig& c) {
   b.g.values[x].shape = {-1, c.in_channels, c.image_size, c.image_size};
   b.g.inputs.push_back(x);
   int64_t cin = c.widths[0];
-  int h = b.relu("stem.relu", b.bn("stem.bn", b.conv("stem.conv", x, c.in_channels, cin, 3, 1), cin));
+  int h =
+      b.relu("stem.relu", b.bn("stem.bn", b.conv("stem.conv", x, c.in_channels, cin, 3, 1), cin));
   for (size_t s = 0; s < c.widths.size(); ++s) {
     int64_t cout = c.widths[s];
     for (int64_t k = 0; k < c.blocks_per_stage; ++k) {
       std::string p = fmt::format("layer{}.{}", s + 1, k);
       int64_t stride = (s > 0 && k == 0) ? 2 : 1;
-      int y = b.relu(p + ".relu1", b.bn(p + ".bn1", b.conv(p + ".conv1", h, cin, cout, 3, stride), cout));
+      int y = b.relu(p + ".relu1",
+                     b.bn(p + ".bn1", b.conv(p + ".conv1", h, cin, cout, 3, stride), cout));
       y = b.bn(p + ".bn2", b.conv(p + ".conv2", y, cout, cout, 3, 1), cout);
       int shortcut = h;
       if (stride != 1 || cin != cout)
-        shortcut = b.bn(p + ".shortcut.bn", b.conv(p + ".shortcut.conv", h, cin, cout, 1, stride), cout);
+        shortcut =
+            b.bn(p + ".shortcut.bn", b.conv(p + ".shortcut.conv", h, cin, cout, 1, stride), cout);
       h = b.relu(p + ".relu2", b.node(p + ".add", "Add", {y, shortcut}));
       cin = cout;
     }

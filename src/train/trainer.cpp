@@ -48,11 +48,14 @@ TrainResult train(ir::Graph& graph, const data::Loader& train_data, const data::
     }
   }
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decayed, std::make_unique<torch::optim::SGDOptions>(
-                                   torch::optim::SGDOptions(options.lr).momentum(0.9).weight_decay(
-                                       options.weight_decay).nesterov(true)));
-  groups.emplace_back(plain, std::make_unique<torch::optim::SGDOptions>(
-                                 torch::optim::SGDOptions(options.lr).momentum(0.9).nesterov(true)));
+  groups.emplace_back(
+      decayed, std::make_unique<torch::optim::SGDOptions>(torch::optim::SGDOptions(options.lr)
+                                                              .momentum(0.9)
+                                                              .weight_decay(options.weight_decay)
+                                                              .nesterov(true)));
+  groups.emplace_back(plain,
+                      std::make_unique<torch::optim::SGDOptions>(
+                          torch::optim::SGDOptions(options.lr).momentum(0.9).nesterov(true)));
   torch::optim::SGD sgd(groups, torch::optim::SGDOptions(options.lr));
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
 

@@ -1,8 +1,7 @@
 // The mpq command line as a user runs it: the embedded default, one-line errors, --json.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "test_util.h"
 
@@ -46,9 +45,11 @@ TEST(Cli, DataThatDoesNotMatchTheModelIsOneLineError) {
   ASSERT_TRUE(fashion_mnist_installed());
   auto dir = test::temp_dir("cli");
   std::ofstream(dir / "one.bin", std::ios::binary) << std::string(3073, '\1');
-  auto r = mpq("eval --data cifar10:" + (dir / "one.bin").string());  // 3x32x32 into a 1x28x28 model
+  auto r =
+      mpq("eval --data cifar10:" + (dir / "one.bin").string());  // 3x32x32 into a 1x28x28 model
   EXPECT_EQ(r.status, 1) << r.output;
-  EXPECT_NE(r.output.find("images are 3x32x32 but model input 'input'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("images are 3x32x32 but model input 'input'"), std::string::npos)
+      << r.output;
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
 }
 

@@ -2,9 +2,10 @@
 
 #include <cstddef>
 #include <cstdio>
-#include <fstream>
-
+// jpeglib.h uses size_t and FILE without including their headers: keep it after them.
 #include <jpeglib.h>
+
+#include <fstream>
 
 #include "mpq/core/error.h"
 #include "mpq/data/dataset.h"
@@ -27,7 +28,8 @@ void write_cifar(const std::string& path, const std::vector<uint8_t>& labels) {
   std::ofstream out(path, std::ios::binary);
   for (size_t i = 0; i < labels.size(); ++i) {
     out.put(static_cast<char>(labels[i]));
-    for (int p = 0; p < 3072; ++p) out.put(static_cast<char>((p / 1024) * 100 + i));  // R,G,B planes
+    for (int p = 0; p < 3072; ++p)
+      out.put(static_cast<char>((p / 1024) * 100 + i));  // R,G,B planes
   }
 }
 
@@ -54,7 +56,8 @@ TEST(Cifar10, SizeNotAWholeNumberOfRecords) {
   auto dir = test::temp_dir("cifar");
   write_cifar(dir / "a.bin", {1, 2});
   std::ofstream(dir / "a.bin", std::ios::app) << "xyz";
-  std::string msg = error_of([&] { data::open_dataset(data::parse_spec("cifar10:" + (dir / "a.bin").string())); });
+  std::string msg = error_of(
+      [&] { data::open_dataset(data::parse_spec("cifar10:" + (dir / "a.bin").string())); });
   EXPECT_NE(msg.find("a.bin"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not a whole number of 3073-byte"), std::string::npos) << msg;
 }
@@ -62,7 +65,8 @@ TEST(Cifar10, SizeNotAWholeNumberOfRecords) {
 TEST(Cifar10, LabelOutOfRange) {
   auto dir = test::temp_dir("cifar");
   write_cifar(dir / "a.bin", {1, 12});
-  std::string msg = error_of([&] { data::open_dataset(data::parse_spec("cifar10:" + (dir / "a.bin").string())); });
+  std::string msg = error_of(
+      [&] { data::open_dataset(data::parse_spec("cifar10:" + (dir / "a.bin").string())); });
   EXPECT_NE(msg.find("record 1 has label 12"), std::string::npos) << msg;
 }
 
@@ -75,13 +79,19 @@ TEST(DataSpec, SubsetsAndErrors) {
   data::Loader a(*ds, first, data::default_preprocess("cifar10"), 8);
   EXPECT_EQ(a.order(), (std::vector<int64_t>{0, 1, 2, 3}));
   auto seeded = data::parse_spec("cifar10:" + path + "@4:7");
-  data::Loader b(*ds, seeded, data::default_preprocess("cifar10"), 8), c(*ds, seeded, data::default_preprocess("cifar10"), 8);
+  data::Loader b(*ds, seeded, data::default_preprocess("cifar10"), 8),
+      c(*ds, seeded, data::default_preprocess("cifar10"), 8);
   EXPECT_EQ(b.order(), c.order());  // fixed order for a seed
   EXPECT_EQ(b.size(), 4);
-  EXPECT_NE(error_of([&] { data::parse_spec("mnist:" + path); }).find("unknown kind 'mnist'"), std::string::npos);
-  EXPECT_NE(error_of([&] { data::parse_spec("cifar10:" + path + "@x"); }).find("count 'x'"), std::string::npos);
+  EXPECT_NE(error_of([&] { data::parse_spec("mnist:" + path); }).find("unknown kind 'mnist'"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { data::parse_spec("cifar10:" + path + "@x"); }).find("count 'x'"),
+            std::string::npos);
   auto too_many = data::parse_spec("cifar10:" + path + "@100");
-  EXPECT_NE(error_of([&] { data::Loader(*ds, too_many, {}, 8); }).find("asks for 100 images but the data holds 6"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              data::Loader(*ds, too_many, {}, 8);
+            }).find("asks for 100 images but the data holds 6"),
+            std::string::npos);
 }
 
 void write_gz(const std::string& path, const std::string& bytes) {
@@ -94,10 +104,12 @@ std::string be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8
 
 TEST(Idx, ReadsGzippedImagesAndLabels) {
   auto dir = test::temp_dir("idx");
-  std::string img = be32(0x803) + be32(2) + be32(3) + be32(2) + std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c", 12);
+  std::string img = be32(0x803) + be32(2) + be32(3) + be32(2) +
+                    std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c", 12);
   write_gz(dir / "img.gz", img);
   write_gz(dir / "lbl.gz", be32(0x801) + be32(2) + std::string("\x04\x07", 2));
-  auto spec = data::parse_spec("idx:" + (dir / "img.gz").string() + "," + (dir / "lbl.gz").string());
+  auto spec =
+      data::parse_spec("idx:" + (dir / "img.gz").string() + "," + (dir / "lbl.gz").string());
   auto ds = data::open_dataset(spec);
   ASSERT_EQ(ds->size(), 2);
   EXPECT_EQ(ds->label(1), 7);
@@ -105,7 +117,10 @@ TEST(Idx, ReadsGzippedImagesAndLabels) {
   EXPECT_EQ(ds->image(1)[0][2][1].item<uint8_t>(), 12);
   // A wrong magic number is named.
   write_gz(dir / "bad.gz", be32(0x999) + be32(0));
-  std::string msg = error_of([&] { data::open_dataset(data::parse_spec("idx:" + (dir / "bad.gz").string() + "," + (dir / "lbl.gz").string())); });
+  std::string msg = error_of([&] {
+    data::open_dataset(
+        data::parse_spec("idx:" + (dir / "bad.gz").string() + "," + (dir / "lbl.gz").string()));
+  });
   EXPECT_NE(msg.find("not an IDX image file"), std::string::npos) << msg;
 }
 
@@ -170,7 +185,9 @@ TEST(Eval, DataThatDoesNotFitTheModelInput) {
   EXPECT_NE(msg.find("expects 3x32x32"), std::string::npos) << msg;
   data::Batch labels{at::zeros({2, 3, 32, 32}), at::tensor({1, 17}, at::kLong), 0};
   msg = error_of([&] { eval::check_batch(g, labels, 10, "cifar10:x.bin"); });
-  EXPECT_NE(msg.find("label 17 is out of range for a model with 10 output classes"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("label 17 is out of range for a model with 10 output classes"),
+            std::string::npos)
+      << msg;
 }
 
 }  // namespace

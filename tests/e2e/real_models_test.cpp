@@ -74,7 +74,8 @@ void expect_logits_agree(const Case& c) {
   std::string in = dir / "in.f32", out = dir / "out.f32";
   std::ofstream(in, std::ios::binary).write(static_cast<const char*>(x.data_ptr()), x.nbytes());
   std::string shape = fmt::format("{}", fmt::join(x.sizes(), ","));
-  auto r = test::run_command(fmt::format("node {}/ort.js run {} {} {} {}", ort, c.model, in, shape, out));
+  auto r = test::run_command(
+      fmt::format("node {}/ort.js run {} {} {} {}", ort, c.model, in, shape, out));
   ASSERT_EQ(r.status, 0) << r.output;
   at::Tensor theirs = at::empty_like(ours);
   std::ifstream(out, std::ios::binary).read(static_cast<char*>(theirs.data_ptr()), theirs.nbytes());

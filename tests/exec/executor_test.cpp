@@ -1,6 +1,7 @@
+#include "mpq/exec/executor.h"
+
 #include <c10/core/GradMode.h>
 
-#include "mpq/exec/executor.h"
 #include "test_util.h"
 
 namespace mpq {
@@ -10,17 +11,20 @@ namespace {
 ir::Graph tiny_net() {
   auto d = at::TensorOptions().dtype(at::kDouble);
   test::GraphBuilder b({-1, 2, 5, 5});
-  int conv = b.op("Conv", {b.g.inputs[0], b.constant("w", at::randn({3, 2, 3, 3}, d))},
-                  {{"kernel_shape", std::vector<int64_t>{3, 3}},
-                   {"pads", std::vector<int64_t>{1, 1, 1, 1}}}, "conv");
-  int bn = b.op("BatchNormalization",
-                {conv, b.constant("g", at::rand({3}, d) + 0.5), b.constant("beta", at::randn({3}, d)),
-                 b.constant("m", at::randn({3}, d)), b.constant("v", at::rand({3}, d) + 0.5)},
-                {}, "bn");
+  int conv = b.op(
+      "Conv", {b.g.inputs[0], b.constant("w", at::randn({3, 2, 3, 3}, d))},
+      {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"pads", std::vector<int64_t>{1, 1, 1, 1}}},
+      "conv");
+  int bn =
+      b.op("BatchNormalization",
+           {conv, b.constant("g", at::rand({3}, d) + 0.5), b.constant("beta", at::randn({3}, d)),
+            b.constant("m", at::randn({3}, d)), b.constant("v", at::rand({3}, d) + 0.5)},
+           {}, "bn");
   int act = b.op("Relu", {bn});
   int pool = b.op("GlobalAveragePool", {act});
   int flat = b.op("Flatten", {pool});
-  int fc = b.op("Gemm", {flat, b.constant("fw", at::randn({4, 3}, d)), b.constant("fb", at::randn({4}, d))},
+  int fc = b.op("Gemm",
+                {flat, b.constant("fw", at::randn({4, 3}, d)), b.constant("fb", at::randn({4}, d))},
                 {{"transB", int64_t{1}}}, "fc");
   return b.finish(fc);
 }

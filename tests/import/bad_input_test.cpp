@@ -20,7 +20,8 @@ void expect_error(const std::string& path, std::vector<std::string> needles) {
   } catch (const Error& e) {
     std::string msg = e.what();
     EXPECT_EQ(msg.find('\n'), std::string::npos) << "not one line: " << msg;
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+    for (const auto& n : needles)
+      EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
   }
 }
 
@@ -55,14 +56,17 @@ TEST(BadOnnx, TruncatedFile) {
   expect_error(dir / "truncated.onnx", {"truncated.onnx", "truncated"});
 }
 
-TEST(BadOnnx, MissingFile) { expect_error("/nonexistent/model.onnx", {"/nonexistent/model.onnx", "does not exist"}); }
+TEST(BadOnnx, MissingFile) {
+  expect_error("/nonexistent/model.onnx", {"/nonexistent/model.onnx", "does not exist"});
+}
 
 TEST(BadOnnx, UnsupportedOpNamesOpNodeAndTheSupportedOnes) {
   auto dir = test::temp_dir("bad_onnx");
   onnx::ModelProto m = relu_model();
   m.mutable_graph()->mutable_node(0)->set_op_type("NonMaxSuppression");
   write(dir / "nms.onnx", m.SerializeAsString());
-  expect_error(dir / "nms.onnx", {"nms.onnx", "unsupported op 'NonMaxSuppression'", "node 'act'", "supported:", "Conv"});
+  expect_error(dir / "nms.onnx", {"nms.onnx", "unsupported op 'NonMaxSuppression'", "node 'act'",
+                                  "supported:", "Conv"});
 }
 
 TEST(BadOnnx, InitializerReferencedButMissing) {
@@ -99,7 +103,10 @@ TEST(BadOnnx, BadAttributeNamesTheNodeAndValue) {
   auto dir = test::temp_dir("bad_onnx");
   test::GraphBuilder b({-1, 2, 4, 4});
   int w = b.constant("w", at::randn({2, 2, 3, 3}));
-  ir::Graph g = b.finish(b.op("Conv", {b.g.inputs[0], w}, {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"auto_pad", std::string("SOMETIMES")}}, "conv7"));
+  ir::Graph g = b.finish(
+      b.op("Conv", {b.g.inputs[0], w},
+           {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"auto_pad", std::string("SOMETIMES")}},
+           "conv7"));
   onnx::ModelProto m;
   m.ParseFromString(export_::to_onnx_bytes(g));
   write(dir / "attr.onnx", m.SerializeAsString());

@@ -28,28 +28,35 @@ at::Tensor single(const std::string& op, const at::Tensor& x, std::vector<at::Te
 
 TEST(Ops, ConvWithAsymmetricSamePadding) {
   at::Tensor x = at::randn({1, 2, 7, 7}), w = at::randn({3, 2, 3, 3});
-  at::Tensor y = single("Conv", x, {w}, {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}},
-                                         {"auto_pad", std::string("SAME_UPPER")}});
+  at::Tensor y = single("Conv", x, {w},
+                        {{"kernel_shape", Ints{3, 3}},
+                         {"strides", Ints{2, 2}},
+                         {"auto_pad", std::string("SAME_UPPER")}});
   // SAME_UPPER, stride 2 on 7: total pad 2 -> 1 before, 1 after; out 4x4.
   at::Tensor expected = at::conv2d(x, w, {}, 2, 1);
   EXPECT_TRUE(at::allclose(y, expected, 1e-5, 1e-5));
-  at::Tensor y2 = single("Conv", at::randn({1, 2, 8, 8}), {w}, {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{0, 0, 1, 1}}});
+  at::Tensor y2 =
+      single("Conv", at::randn({1, 2, 8, 8}), {w},
+             {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{0, 0, 1, 1}}});
   EXPECT_EQ(y2.sizes(), (Ints{1, 3, 4, 4}));
 }
 
 TEST(Ops, SliceWithNegativeStepReverses) {
   at::Tensor x = at::arange(6, at::kFloat).reshape({1, 6});
-  at::Tensor y = single("Slice", x, {at::tensor({-1}, at::kLong), at::tensor({INT64_MIN}, at::kLong),
-                                     at::tensor({1}, at::kLong), at::tensor({-2}, at::kLong)});
+  at::Tensor y = single("Slice", x,
+                        {at::tensor({-1}, at::kLong), at::tensor({INT64_MIN}, at::kLong),
+                         at::tensor({1}, at::kLong), at::tensor({-2}, at::kLong)});
   EXPECT_TRUE(at::equal(y, at::tensor({5.f, 3.f, 1.f}).reshape({1, 3})));
-  at::Tensor z = single("Slice", x, {at::tensor({1}, at::kLong), at::tensor({100}, at::kLong),
-                                     at::tensor({1}, at::kLong), at::tensor({2}, at::kLong)});
+  at::Tensor z = single("Slice", x,
+                        {at::tensor({1}, at::kLong), at::tensor({100}, at::kLong),
+                         at::tensor({1}, at::kLong), at::tensor({2}, at::kLong)});
   EXPECT_TRUE(at::equal(z, at::tensor({1.f, 3.f, 5.f}).reshape({1, 3})));
 }
 
 TEST(Ops, PadConstantWithPadsAsInput) {
   at::Tensor x = at::ones({1, 1, 2, 2});
-  at::Tensor y = single("Pad", x, {at::tensor({0, 0, 1, 0, 0, 0, 0, 2}, at::kLong), at::scalar_tensor(7.f)});
+  at::Tensor y =
+      single("Pad", x, {at::tensor({0, 0, 1, 0, 0, 0, 0, 2}, at::kLong), at::scalar_tensor(7.f)});
   EXPECT_EQ(y.sizes(), (Ints{1, 1, 3, 4}));
   EXPECT_EQ(y[0][0][0][0].item<float>(), 7.f);
   EXPECT_EQ(y[0][0][1][1].item<float>(), 1.f);
@@ -86,9 +93,12 @@ TEST(Ops, GatherScalarIndexDropsTheAxis) {
 
 TEST(Ops, PoolsWithCeilModeAndPadding) {
   at::Tensor x = at::randn({1, 2, 5, 5});
-  at::Tensor mp = single("MaxPool", x, {}, {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}, {"ceil_mode", int64_t{1}}});
+  at::Tensor mp =
+      single("MaxPool", x, {},
+             {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}, {"ceil_mode", int64_t{1}}});
   EXPECT_TRUE(at::equal(mp, at::max_pool2d(x, {2, 2}, {2, 2}, 0, 1, true)));
-  at::Tensor ap = single("AveragePool", x, {}, {{"kernel_shape", Ints{3, 3}}, {"pads", Ints{1, 1, 1, 1}}});
+  at::Tensor ap =
+      single("AveragePool", x, {}, {{"kernel_shape", Ints{3, 3}}, {"pads", Ints{1, 1, 1, 1}}});
   EXPECT_TRUE(at::allclose(ap, at::avg_pool2d(x, {3, 3}, {1, 1}, {1, 1}, false, false)));
 }
 
@@ -103,11 +113,16 @@ TEST(Ops, ActivationsMatchTheirDefinitions) {
 
 TEST(Ops, SqueezeUnsqueezeTransposeFlattenReduceMean) {
   at::Tensor x = at::randn({2, 3, 4});
-  EXPECT_EQ(single("Unsqueeze", x, {at::tensor({1, -1}, at::kLong)}).sizes(), (Ints{2, 1, 3, 4, 1}));
-  EXPECT_EQ(single("Squeeze", at::randn({2, 1, 3, 1}), {at::tensor({-1}, at::kLong)}).sizes(), (Ints{2, 1, 3}));
-  EXPECT_TRUE(at::equal(single("Transpose", x, {}, {{"perm", Ints{2, 0, 1}}}), x.permute({2, 0, 1})));
+  EXPECT_EQ(single("Unsqueeze", x, {at::tensor({1, -1}, at::kLong)}).sizes(),
+            (Ints{2, 1, 3, 4, 1}));
+  EXPECT_EQ(single("Squeeze", at::randn({2, 1, 3, 1}), {at::tensor({-1}, at::kLong)}).sizes(),
+            (Ints{2, 1, 3}));
+  EXPECT_TRUE(
+      at::equal(single("Transpose", x, {}, {{"perm", Ints{2, 0, 1}}}), x.permute({2, 0, 1})));
   EXPECT_EQ(single("Flatten", x, {}, {{"axis", int64_t{2}}}).sizes(), (Ints{6, 4}));
-  EXPECT_TRUE(at::allclose(single("ReduceMean", x, {}, {{"axes", Ints{1, 2}}, {"keepdims", int64_t{0}}}), x.mean({1, 2})));
+  EXPECT_TRUE(
+      at::allclose(single("ReduceMean", x, {}, {{"axes", Ints{1, 2}}, {"keepdims", int64_t{0}}}),
+                   x.mean({1, 2})));
 }
 
 TEST(Ops, IntegerDivTruncates) {
@@ -117,11 +132,38 @@ TEST(Ops, IntegerDivTruncates) {
 }
 
 TEST(Ops, EveryIssueOpIsRegistered) {
-  for (const char* op : {"Conv", "BatchNormalization", "Relu", "Clip", "Add", "Sub", "Mul", "Div",
-                         "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Flatten",
-                         "Reshape", "Gemm", "MatMul", "Concat", "Identity", "Constant",
-                         "ConstantOfShape", "Slice", "Pad", "Transpose", "Cast", "Shape", "Gather",
-                         "Unsqueeze", "Squeeze", "Softmax", "Sigmoid", "HardSigmoid", "HardSwish",
+  for (const char* op : {"Conv",
+                         "BatchNormalization",
+                         "Relu",
+                         "Clip",
+                         "Add",
+                         "Sub",
+                         "Mul",
+                         "Div",
+                         "MaxPool",
+                         "AveragePool",
+                         "GlobalAveragePool",
+                         "ReduceMean",
+                         "Flatten",
+                         "Reshape",
+                         "Gemm",
+                         "MatMul",
+                         "Concat",
+                         "Identity",
+                         "Constant",
+                         "ConstantOfShape",
+                         "Slice",
+                         "Pad",
+                         "Transpose",
+                         "Cast",
+                         "Shape",
+                         "Gather",
+                         "Unsqueeze",
+                         "Squeeze",
+                         "Softmax",
+                         "Sigmoid",
+                         "HardSigmoid",
+                         "HardSwish",
                          "Dropout"})
     EXPECT_TRUE(Registry<exec::OpDef>::contains(op)) << op;
 }

@@ -1,6 +1,7 @@
+#include "mpq/ir/graph.h"
+
 #include "mpq/core/error.h"
 #include "mpq/exec/executor.h"
-#include "mpq/ir/graph.h"
 #include "test_util.h"
 
 namespace mpq {
@@ -36,7 +37,8 @@ TEST(Graph, TopoSortRejectsACycleAndAnUnknownInput) {
     u.g.topo_sort();
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("weight_that_is_not_there"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("weight_that_is_not_there"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -57,11 +59,14 @@ TEST(Graph, QuantizableLayersCountParamsAndMacs) {
   int conv = b.op("Conv", {b.g.inputs[0], w},
                   {{"kernel_shape", std::vector<int64_t>{3, 3}},
                    {"strides", std::vector<int64_t>{2, 2}},
-                   {"pads", std::vector<int64_t>{1, 1, 1, 1}}}, "conv");
+                   {"pads", std::vector<int64_t>{1, 1, 1, 1}}},
+                  "conv");
   int dw = b.constant("dw", at::randn({16, 1, 3, 3}));
   int dconv = b.op("Conv", {conv, dw},
-                   {{"kernel_shape", std::vector<int64_t>{3, 3}}, {"group", int64_t{16}},
-                    {"pads", std::vector<int64_t>{1, 1, 1, 1}}}, "dw");
+                   {{"kernel_shape", std::vector<int64_t>{3, 3}},
+                    {"group", int64_t{16}},
+                    {"pads", std::vector<int64_t>{1, 1, 1, 1}}},
+                   "dw");
   int flat = b.op("Flatten", {dconv});
   int fw = b.constant("fw", at::randn({10, 16 * 4 * 4}));
   int fc = b.op("Gemm", {flat, fw}, {{"transB", int64_t{1}}}, "fc");

@@ -1,5 +1,6 @@
-#include "mpq/exec/executor.h"
 #include "mpq/ir/passes.h"
+
+#include "mpq/exec/executor.h"
 #include "test_util.h"
 
 namespace mpq {
@@ -36,9 +37,9 @@ TEST(FoldConstants, ShapeSubgraphOnConstantsBecomesAnInitializer) {
   // pads = Concat(Cast(Shape(const)), ConstantOfShape([2])) -> Pad(x, pads): as PyTorch exports.
   test::GraphBuilder b({-1, 2, 3});
   int c = b.constant("c", at::zeros({1, 1}));
-  int shape = b.op("Shape", {c});                                   // [1, 1]
+  int shape = b.op("Shape", {c});  // [1, 1]
   int zeros = b.op("ConstantOfShape", {b.constant("n", at::tensor({4}, at::kLong))},
-                   {{"value", at::zeros({1}, at::kLong)}});         // [0, 0, 0, 0]
+                   {{"value", at::zeros({1}, at::kLong)}});           // [0, 0, 0, 0]
   int pads = b.op("Concat", {shape, zeros}, {{"axis", int64_t{0}}});  // [1,1,0,0,0,0]
   int out = b.op("Pad", {b.g.inputs[0], pads}, {{"mode", std::string("constant")}});
   ir::Graph g = b.finish(out);

@@ -38,8 +38,10 @@ ir::Graph load_model(const std::string& path) {
 }
 
 void DataFlags::add(CLI::App& app, const std::string& what) {
-  app.add_option("--data", spec, what + " (cifar10:FILE, idx:IMAGES,LABELS, imagefolder:DIR; "
-                                        "suffix @N for the first N, @N:SEED for a random N)");
+  app.add_option("--data", spec,
+                 what +
+                     " (cifar10:FILE, idx:IMAGES,LABELS, imagefolder:DIR; "
+                     "suffix @N for the first N, @N:SEED for a random N)");
   app.add_option("--resize", resize, "resize the short side to N pixels (bilinear)")
       ->check(CLI::PositiveNumber);
   app.add_option("--crop", crop, "centre crop N x N")->check(CLI::PositiveNumber);

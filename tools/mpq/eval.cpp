@@ -32,14 +32,20 @@ void add_eval(CLI::App& app) {
                          d.loader->size(), o->data.batch));
     eval::EvalResult r = eval::evaluate(graph, *d.loader, eval::EvalOptions{!o->json});
     if (o->json) {
-      print_json({{"model", graph.source}, {"data", d.spec.text}, {"top1", r.top1},
-                  {"top5", r.top5}, {"images", r.images}, {"seconds", r.seconds},
-                  {"images_per_second", r.images_per_second}, {"batch", o->data.batch}});
+      print_json({{"model", graph.source},
+                  {"data", d.spec.text},
+                  {"top1", r.top1},
+                  {"top5", r.top5},
+                  {"images", r.images},
+                  {"seconds", r.seconds},
+                  {"images_per_second", r.images_per_second},
+                  {"batch", o->data.batch}});
       return;
     }
-    fmt::print("top-1 {:.2f}%  top-5 {:.2f}%  on {} images  ({:.0f} images/s in the model, "
-               "{:.2f} s in all)\n",
-               r.top1, r.top5, r.images, r.images_per_second, r.seconds);
+    fmt::print(
+        "top-1 {:.2f}%  top-5 {:.2f}%  on {} images  ({:.0f} images/s in the model, "
+        "{:.2f} s in all)\n",
+        r.top1, r.top5, r.images, r.images_per_second, r.seconds);
   });
 }
 

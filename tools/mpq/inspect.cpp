@@ -24,12 +24,19 @@ void add_inspect(CLI::App& app) {
     }
     auto shape = exec::input_shape(graph);
     if (*json) {
-      nlohmann::json j{{"model", graph.source}, {"input_shape", shape},
-                       {"nodes", graph.nodes.size()}, {"layers", nlohmann::json::array()},
-                       {"params", params}, {"macs", macs}, {"bn_kept", bn}};
+      nlohmann::json j{{"model", graph.source},
+                       {"input_shape", shape},
+                       {"nodes", graph.nodes.size()},
+                       {"layers", nlohmann::json::array()},
+                       {"params", params},
+                       {"macs", macs},
+                       {"bn_kept", bn}};
       for (const auto& l : layers)
-        j["layers"].push_back({{"name", l.name}, {"op", l.op}, {"weight_shape", l.weight_shape},
-                               {"params", l.params}, {"macs", l.macs},
+        j["layers"].push_back({{"name", l.name},
+                               {"op", l.op},
+                               {"weight_shape", l.weight_shape},
+                               {"params", l.params},
+                               {"macs", l.macs},
                                {"bn", l.has_bn ? "kept" : "folded"}});
       print_json(j);
       return;
@@ -44,9 +51,10 @@ void add_inspect(CLI::App& app) {
       fmt::print("{:<{}}  {:<6}  {:<16}  {:>9}  {:>12}  {}\n", l.name, width, l.op,
                  fmt::format("{}", fmt::join(l.weight_shape, "x")), l.params, l.macs,
                  l.has_bn ? "kept" : "folded");
-    fmt::print("\n{} quantizable layers, {} weights ({:.1f} KB as float32), {:.2f} M MACs per "
-               "image, BN kept after {} of them\n",
-               layers.size(), params, params * 4 / 1024.0, macs / 1e6, bn);
+    fmt::print(
+        "\n{} quantizable layers, {} weights ({:.1f} KB as float32), {:.2f} M MACs per "
+        "image, BN kept after {} of them\n",
+        layers.size(), params, params * 4 / 1024.0, macs / 1e6, bn);
   });
 }
 

@@ -1,10 +1,10 @@
 // mpq: mixed-precision quantization of CNNs. One file per subcommand in this folder.
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "common.h"
 #include "mpq/core/error.h"

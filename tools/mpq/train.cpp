@@ -1,11 +1,12 @@
 // mpq train: trains the small ResNet that is mpq's embedded default (BN kept) and writes ONNX.
+#include "mpq/train/train.h"
+
 #include <fmt/format.h>
 
 #include "common.h"
 #include "mpq/core/error.h"
 #include "mpq/core/progress.h"
 #include "mpq/export/onnx_writer.h"
-#include "mpq/train/train.h"
 
 namespace mpq::cli {
 
@@ -35,10 +36,10 @@ void add_train(CLI::App& app) {
     graph.metadata["mpq.mean"] = "0.2860";
     graph.metadata["mpq.std"] = "0.3530";
     graph.metadata["mpq.dataset"] = "fashion-mnist";
-    graph.metadata["mpq.trained_by"] = fmt::format(
-        "mpq train --epochs {} --lr {} --batch {} --widths {} --blocks {} --seed {}",
-        o->train.epochs, o->train.lr, o->train.batch_size, fmt::join(o->net.widths, ","),
-        o->net.blocks_per_stage, o->train.seed);
+    graph.metadata["mpq.trained_by"] =
+        fmt::format("mpq train --epochs {} --lr {} --batch {} --widths {} --blocks {} --seed {}",
+                    o->train.epochs, o->train.lr, o->train.batch_size,
+                    fmt::join(o->net.widths, ","), o->net.blocks_per_stage, o->train.seed);
     data::Preprocess pre{0, 0, {0.2860}, {0.3530}};
     data::DataSpec train_spec = data::parse_spec(o->train_spec);
     data::DataSpec test_spec = data::parse_spec(o->test_spec);

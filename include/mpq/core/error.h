@@ -36,7 +36,7 @@ template <typename... Args>
 }  // namespace mpq
 
 // MPQ_CHECK(cond, code, "fmt", args...): throws mpq::Error with the formatted message.
-#define MPQ_CHECK(cond, code, ...)                 \
-  do {                                             \
-    if (!(cond)) ::mpq::fail(code, __VA_ARGS__);   \
+#define MPQ_CHECK(cond, code, ...)               \
+  do {                                           \
+    if (!(cond)) ::mpq::fail(code, __VA_ARGS__); \
   } while (0)

@@ -56,6 +56,6 @@ class Registry {
 
 #define MPQ_CONCAT_INNER(a, b) a##b
 #define MPQ_CONCAT(a, b) MPQ_CONCAT_INNER(a, b)
-#define MPQ_REGISTER(Base, name, Derived)                                              \
-  static const bool MPQ_CONCAT(mpq_registered_, __LINE__) = ::mpq::Registry<Base>::add( \
-      name, [] { return std::unique_ptr<Base>(new Derived()); })
+#define MPQ_REGISTER(Base, name, Derived)                   \
+  static const bool MPQ_CONCAT(mpq_registered_, __LINE__) = \
+      ::mpq::Registry<Base>::add(name, [] { return std::unique_ptr<Base>(new Derived()); })

@@ -28,7 +28,9 @@ struct PrepareContext {
   bool training = false;  // BatchNormalization uses batch statistics and updates running ones
 
   // The constant (initializer) behind input `index`, if it is one.
-  std::optional<at::Tensor> constant(size_t index) const { return graph.constant_input(node, index); }
+  std::optional<at::Tensor> constant(size_t index) const {
+    return graph.constant_input(node, index);
+  }
   bool has_input(size_t index) const {
     return index < node.inputs.size() && node.inputs[index] >= 0;
   }

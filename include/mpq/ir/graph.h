@@ -28,8 +28,8 @@ struct Value {
 };
 
 struct Node {
-  std::string name;  // ONNX node name, or its first output's name when unnamed
-  std::string op;    // ONNX op type
+  std::string name;          // ONNX node name, or its first output's name when unnamed
+  std::string op;            // ONNX op type
   std::vector<int> inputs;   // value indices; -1 marks an omitted optional input
   std::vector<int> outputs;  // value indices
   std::map<std::string, AttrValue> attrs;
@@ -71,8 +71,8 @@ class Graph {
 
   std::vector<Value> values;
   std::vector<Node> nodes;
-  std::vector<int> inputs;   // graph inputs (excluding initializers)
-  std::vector<int> outputs;  // graph outputs
+  std::vector<int> inputs;                      // graph inputs (excluding initializers)
+  std::vector<int> outputs;                     // graph outputs
   std::map<std::string, std::string> metadata;  // ONNX metadata_props
   int64_t opset = 13;
   std::string source;  // the file this graph came from, for error messages

@@ -1,5 +1,3 @@
-#include "mpq/import/onnx_importer.h"
-
 #include <onnx/onnx_pb.h>
 
 #include <filesystem>
@@ -7,6 +5,7 @@
 #include "mpq/core/error.h"
 #include "mpq/core/file.h"
 #include "mpq/exec/op.h"
+#include "mpq/import/onnx_importer.h"
 #include "mpq/ir/passes.h"
 #include "tensor_proto.h"
 
@@ -16,11 +15,16 @@ namespace {
 ir::AttrValue convert_attribute(const onnx::AttributeProto& a, const std::string& where,
                                 const std::string& base_dir) {
   switch (a.type()) {
-    case onnx::AttributeProto::INT: return a.i();
-    case onnx::AttributeProto::FLOAT: return static_cast<double>(a.f());
-    case onnx::AttributeProto::STRING: return a.s();
-    case onnx::AttributeProto::INTS: return std::vector<int64_t>(a.ints().begin(), a.ints().end());
-    case onnx::AttributeProto::FLOATS: return std::vector<double>(a.floats().begin(), a.floats().end());
+    case onnx::AttributeProto::INT:
+      return a.i();
+    case onnx::AttributeProto::FLOAT:
+      return static_cast<double>(a.f());
+    case onnx::AttributeProto::STRING:
+      return a.s();
+    case onnx::AttributeProto::INTS:
+      return std::vector<int64_t>(a.ints().begin(), a.ints().end());
+    case onnx::AttributeProto::FLOATS:
+      return std::vector<double>(a.floats().begin(), a.floats().end());
     case onnx::AttributeProto::TENSOR:
       return tensor_from_proto(a.t(), fmt::format("{}: attribute '{}'", where, a.name()), base_dir);
     default:
@@ -57,8 +61,9 @@ ir::Graph parse_onnx(const std::string& bytes, const std::string& source,
 
   for (const auto& init : g.initializer()) {
     int v = graph.add_value(init.name());
-    graph.set_initializer(v, tensor_from_proto(init, fmt::format("{}: initializer '{}'", source,
-                                                                 init.name()), base_dir));
+    graph.set_initializer(
+        v, tensor_from_proto(init, fmt::format("{}: initializer '{}'", source, init.name()),
+                             base_dir));
   }
   for (const auto& input : g.input()) {
     int v = graph.add_value(input.name());
@@ -82,7 +87,8 @@ ir::Graph parse_onnx(const std::string& bytes, const std::string& source,
     std::string where = fmt::format("{}: {}", source, node.where());
     for (const auto& in : n.input()) node.inputs.push_back(in.empty() ? -1 : graph.add_value(in));
     for (const auto& out : n.output()) node.outputs.push_back(graph.add_value(out));
-    for (const auto& a : n.attribute()) node.attrs[a.name()] = convert_attribute(a, where, base_dir);
+    for (const auto& a : n.attribute())
+      node.attrs[a.name()] = convert_attribute(a, where, base_dir);
     try {
       Registry<exec::OpDef>::create(node.op, "op")->check(node, graph);
     } catch (const Error& e) {

@@ -73,17 +73,22 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& wher
     in.read(bytes.data(), length);
     return from_bytes(bytes.data(), bytes.size(), dims, *type, where);
   }
-  if (p.has_raw_data()) return from_bytes(p.raw_data().data(), p.raw_data().size(), dims, *type, where);
+  if (p.has_raw_data())
+    return from_bytes(p.raw_data().data(), p.raw_data().size(), dims, *type, where);
   switch (p.data_type()) {
-    case onnx::TensorProto::FLOAT: return from_field(p.float_data(), dims, at::kFloat, *type, where);
-    case onnx::TensorProto::DOUBLE: return from_field(p.double_data(), dims, at::kDouble, *type, where);
-    case onnx::TensorProto::INT64: return from_field(p.int64_data(), dims, at::kLong, *type, where);
+    case onnx::TensorProto::FLOAT:
+      return from_field(p.float_data(), dims, at::kFloat, *type, where);
+    case onnx::TensorProto::DOUBLE:
+      return from_field(p.double_data(), dims, at::kDouble, *type, where);
+    case onnx::TensorProto::INT64:
+      return from_field(p.int64_data(), dims, at::kLong, *type, where);
     case onnx::TensorProto::FLOAT16:
     case onnx::TensorProto::BFLOAT16: {
       at::Tensor bits = from_field(p.int32_data(), dims, at::kInt, at::kShort, where);
       return bits.view(*type);
     }
-    default: return from_field(p.int32_data(), dims, at::kInt, *type, where);
+    default:
+      return from_field(p.int32_data(), dims, at::kInt, *type, where);
   }
 }
 
@@ -92,17 +97,36 @@ void tensor_to_proto(const at::Tensor& tensor, const std::string& name, onnx::Te
   p.set_name(name);
   int32_t type = 0;
   switch (t.scalar_type()) {
-    case at::kFloat: type = onnx::TensorProto::FLOAT; break;
-    case at::kByte: type = onnx::TensorProto::UINT8; break;
-    case at::kChar: type = onnx::TensorProto::INT8; break;
-    case at::kShort: type = onnx::TensorProto::INT16; break;
-    case at::kInt: type = onnx::TensorProto::INT32; break;
-    case at::kLong: type = onnx::TensorProto::INT64; break;
-    case at::kBool: type = onnx::TensorProto::BOOL; break;
-    case at::kHalf: type = onnx::TensorProto::FLOAT16; break;
-    case at::kDouble: type = onnx::TensorProto::DOUBLE; break;
-    default: fail(ErrorCode::kUnsupported, "tensor '{}': cannot write element type {}", name,
-                  c10::toString(t.scalar_type()));
+    case at::kFloat:
+      type = onnx::TensorProto::FLOAT;
+      break;
+    case at::kByte:
+      type = onnx::TensorProto::UINT8;
+      break;
+    case at::kChar:
+      type = onnx::TensorProto::INT8;
+      break;
+    case at::kShort:
+      type = onnx::TensorProto::INT16;
+      break;
+    case at::kInt:
+      type = onnx::TensorProto::INT32;
+      break;
+    case at::kLong:
+      type = onnx::TensorProto::INT64;
+      break;
+    case at::kBool:
+      type = onnx::TensorProto::BOOL;
+      break;
+    case at::kHalf:
+      type = onnx::TensorProto::FLOAT16;
+      break;
+    case at::kDouble:
+      type = onnx::TensorProto::DOUBLE;
+      break;
+    default:
+      fail(ErrorCode::kUnsupported, "tensor '{}': cannot write element type {}", name,
+           c10::toString(t.scalar_type()));
   }
   p.set_data_type(type);
   for (int64_t d : t.sizes()) p.add_dims(d);

@@ -36,7 +36,8 @@ int fold_constants(Graph& graph) {
       fail(ErrorCode::kBadFile, "{}: {} cannot be evaluated on its constant inputs: {}",
            graph.source, node.where(), what.substr(0, what.find('\n')));
     }
-    for (size_t k = 0; k < out.size(); ++k) graph.set_initializer(node.outputs[k], out[k].contiguous());
+    for (size_t k = 0; k < out.size(); ++k)
+      graph.set_initializer(node.outputs[k], out[k].contiguous());
     ++folded;
   }
   graph.nodes = std::move(kept);

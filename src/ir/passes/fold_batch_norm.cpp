@@ -43,8 +43,10 @@ int fold_batch_norm(Graph& graph) {
     graph.set_initializer(wv, new_w);
     graph.set_initializer(bv, new_b);
     conv.inputs[1] = wv;
-    if (conv.inputs.size() > 2) conv.inputs[2] = bv;
-    else conv.inputs.push_back(bv);
+    if (conv.inputs.size() > 2)
+      conv.inputs[2] = bv;
+    else
+      conv.inputs.push_back(bv);
     conv.outputs[0] = bn.outputs[0];
     drop[readers[0]] = true;
     ++folded;

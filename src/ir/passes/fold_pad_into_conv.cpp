@@ -12,9 +12,12 @@ std::optional<std::vector<int64_t>> foldable_pads(const Graph& g, const Node& pa
   std::string mode = pad.attr_string("mode", "constant");
   if (!(mode == "constant" || mode.empty())) return std::nullopt;
   std::vector<int64_t> pads;
-  if (pad.has("pads")) pads = pad.attr_ints("pads");
-  else if (auto c = g.constant_input(pad, 1)) pads = exec::to_int_vector(*c);
-  else return std::nullopt;
+  if (pad.has("pads"))
+    pads = pad.attr_ints("pads");
+  else if (auto c = g.constant_input(pad, 1))
+    pads = exec::to_int_vector(*c);
+  else
+    return std::nullopt;
   if (pad.inputs.size() > 3 && pad.inputs[3] >= 0) return std::nullopt;  // axes
   double value = pad.attr_float("value", 0.0);
   if (pad.inputs.size() > 2 && pad.inputs[2] >= 0) {

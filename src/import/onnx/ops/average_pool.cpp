@@ -26,10 +26,17 @@ class AveragePool : public OpDef {
       MPQ_CHECK(x.is_same(in[0]) || include_pad, ErrorCode::kUnsupported,
                 "{}: asymmetric pads need count_include_pad=1", where);
       switch (win.kernel.size()) {
-        case 1: out[0] = at::avg_pool1d(x, win.kernel, win.strides, p, ceil, include_pad); break;
-        case 2: out[0] = at::avg_pool2d(x, win.kernel, win.strides, p, ceil, include_pad); break;
-        case 3: out[0] = at::avg_pool3d(x, win.kernel, win.strides, p, ceil, include_pad); break;
-        default: fail(ErrorCode::kUnsupported, "AveragePool over {} dims", win.kernel.size());
+        case 1:
+          out[0] = at::avg_pool1d(x, win.kernel, win.strides, p, ceil, include_pad);
+          break;
+        case 2:
+          out[0] = at::avg_pool2d(x, win.kernel, win.strides, p, ceil, include_pad);
+          break;
+        case 3:
+          out[0] = at::avg_pool3d(x, win.kernel, win.strides, p, ceil, include_pad);
+          break;
+        default:
+          fail(ErrorCode::kUnsupported, "AveragePool over {} dims", win.kernel.size());
       }
     };
   }

@@ -7,9 +7,12 @@ namespace {
 class Div : public OpDef {
  public:
   Kernel prepare(const PrepareContext&) const override {
-    return [](const Tensors& in, Tensors& out) { out[0] = at::isIntegralType(in[0].scalar_type(), false) && at::isIntegralType(in[1].scalar_type(), false)
-                                          ? at::div(in[0], in[1], "trunc")
-                                          : at::div(in[0], in[1]); };
+    return [](const Tensors& in, Tensors& out) {
+      out[0] = at::isIntegralType(in[0].scalar_type(), false) &&
+                       at::isIntegralType(in[1].scalar_type(), false)
+                   ? at::div(in[0], in[1], "trunc")
+                   : at::div(in[0], in[1]);
+    };
   }
 };
 

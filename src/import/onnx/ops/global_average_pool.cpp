@@ -13,7 +13,10 @@ std::vector<int64_t> spatial_dims(const at::Tensor& x) {
 class GlobalAveragePool : public OpDef {
  public:
   Kernel prepare(const PrepareContext&) const override {
-    return [](const Tensors& in, Tensors& out) { out[0] = in[0].dim() == 4 ? at::adaptive_avg_pool2d(in[0], {1, 1}) : in[0].mean(spatial_dims(in[0]), true); };
+    return [](const Tensors& in, Tensors& out) {
+      out[0] = in[0].dim() == 4 ? at::adaptive_avg_pool2d(in[0], {1, 1})
+                                : in[0].mean(spatial_dims(in[0]), true);
+    };
   }
 };
 

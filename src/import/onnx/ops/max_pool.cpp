@@ -1,8 +1,8 @@
 // MaxPool: 1-, 2- or 3-d max pooling with pads/auto_pad, dilations and ceil_mode.
 // Asymmetric pads are applied with -inf padding first.
-#include "op_util.h"
-
 #include <limits>
+
+#include "op_util.h"
 
 namespace mpq::exec {
 namespace {
@@ -27,10 +27,17 @@ class MaxPool : public OpDef {
       at::Tensor x = pad_to_symmetric(in[0], win.resolve(in[0].sizes().slice(2)),
                                       -std::numeric_limits<double>::infinity(), p);
       switch (win.kernel.size()) {
-        case 1: out[0] = at::max_pool1d(x, win.kernel, win.strides, p, win.dilations, ceil); break;
-        case 2: out[0] = at::max_pool2d(x, win.kernel, win.strides, p, win.dilations, ceil); break;
-        case 3: out[0] = at::max_pool3d(x, win.kernel, win.strides, p, win.dilations, ceil); break;
-        default: fail(ErrorCode::kUnsupported, "MaxPool over {} dims", win.kernel.size());
+        case 1:
+          out[0] = at::max_pool1d(x, win.kernel, win.strides, p, win.dilations, ceil);
+          break;
+        case 2:
+          out[0] = at::max_pool2d(x, win.kernel, win.strides, p, win.dilations, ceil);
+          break;
+        case 3:
+          out[0] = at::max_pool3d(x, win.kernel, win.strides, p, win.dilations, ceil);
+          break;
+        default:
+          fail(ErrorCode::kUnsupported, "MaxPool over {} dims", win.kernel.size());
       }
     };
   }

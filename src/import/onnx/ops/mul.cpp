@@ -1,4 +1,4 @@
-// Mul: elementwise with numpy broadcasting. 
+// Mul: elementwise with numpy broadcasting.
 #include "op_util.h"
 
 namespace mpq::exec {

@@ -53,11 +53,13 @@ struct Window {
 // at::constant_pad_nd (pads as (begin, end) pairs from the last dim backwards), except that
 // growing-only pads keep the input's memory format: channels-last activations stay so, and the
 // Conv that follows needs no reorder.
-inline at::Tensor pad_constant(const at::Tensor& x, const std::vector<int64_t>& pads, double value) {
+inline at::Tensor pad_constant(const at::Tensor& x, const std::vector<int64_t>& pads,
+                               double value) {
   for (int64_t p : pads)
     if (p < 0) return at::constant_pad_nd(x, pads, value);
   std::vector<int64_t> sizes = x.sizes().vec();
-  for (size_t i = 0; i < pads.size() / 2; ++i) sizes[x.dim() - 1 - i] += pads[2 * i] + pads[2 * i + 1];
+  for (size_t i = 0; i < pads.size() / 2; ++i)
+    sizes[x.dim() - 1 - i] += pads[2 * i] + pads[2 * i + 1];
   at::Tensor out = at::empty(sizes, x.options().memory_format(x.suggest_memory_format()));
   out.fill_(value);
   at::Tensor inner = out;
@@ -103,17 +105,28 @@ namespace mpq::exec {
 // ATen scalar type for an ONNX TensorProto.DataType number; nullopt when ATen has none.
 inline std::optional<at::ScalarType> scalar_type_from_onnx(int64_t type) {
   switch (type) {
-    case 1: return at::kFloat;
-    case 2: return at::kByte;
-    case 3: return at::kChar;
-    case 5: return at::kShort;
-    case 6: return at::kInt;
-    case 7: return at::kLong;
-    case 9: return at::kBool;
-    case 10: return at::kHalf;
-    case 11: return at::kDouble;
-    case 16: return at::kBFloat16;
-    default: return std::nullopt;
+    case 1:
+      return at::kFloat;
+    case 2:
+      return at::kByte;
+    case 3:
+      return at::kChar;
+    case 5:
+      return at::kShort;
+    case 6:
+      return at::kInt;
+    case 7:
+      return at::kLong;
+    case 9:
+      return at::kBool;
+    case 10:
+      return at::kHalf;
+    case 11:
+      return at::kDouble;
+    case 16:
+      return at::kBFloat16;
+    default:
+      return std::nullopt;
   }
 }
 

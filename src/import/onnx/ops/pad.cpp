@@ -40,13 +40,17 @@ class Pad : public OpDef {
   Kernel prepare(const PrepareContext& ctx) const override {
     const ir::Node& n = ctx.node;
     std::optional<std::vector<int64_t>> pads;
-    if (n.has("pads")) pads = n.attr_ints("pads");
-    else if (auto c = ctx.constant(1)) pads = to_int_vector(*c);
+    if (n.has("pads"))
+      pads = n.attr_ints("pads");
+    else if (auto c = ctx.constant(1))
+      pads = to_int_vector(*c);
     double value = n.attr_float("value", 0.0);
     bool dynamic_value = false;
     if (ctx.has_input(2)) {
-      if (auto c = ctx.constant(2)) value = c->numel() ? c->item<double>() : 0.0;
-      else dynamic_value = true;
+      if (auto c = ctx.constant(2))
+        value = c->numel() ? c->item<double>() : 0.0;
+      else
+        dynamic_value = true;
     }
     std::vector<int64_t> axes;
     if (ctx.has_input(3)) {

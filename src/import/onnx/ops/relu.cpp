@@ -7,7 +7,9 @@ namespace {
 class Relu : public OpDef {
  public:
   Kernel prepare(const PrepareContext&) const override {
-    return [](const Tensors& in, Tensors& out) { out[0] = reusable(in[0]) ? in[0].relu_() : at::relu(in[0]); };
+    return [](const Tensors& in, Tensors& out) {
+      out[0] = reusable(in[0]) ? in[0].relu_() : at::relu(in[0]);
+    };
   }
 };
 

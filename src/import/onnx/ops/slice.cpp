@@ -27,8 +27,8 @@ at::Tensor apply(at::Tensor x, const SliceSpec& s, const std::string& where) {
       // [0, size-1] and end to [-1, size-1].
       start = std::clamp<int64_t>(start, 0, size - 1);
       end = std::clamp<int64_t>(s.ends[i] < -size ? -1 : end, -1, size - 1);
-      at::Tensor index = start > end ? at::arange(start, end, step, at::kLong)
-                                     : at::empty({0}, at::kLong);
+      at::Tensor index =
+          start > end ? at::arange(start, end, step, at::kLong) : at::empty({0}, at::kLong);
       x = at::index_select(x, axis, index);
     }
   }
@@ -40,8 +40,8 @@ class Slice : public OpDef {
   Kernel prepare(const PrepareContext& ctx) const override {
     std::string where = ctx.node.where();
     if (ctx.node.has("starts")) {  // opset < 10
-      SliceSpec s{ctx.node.attr_ints("starts"), ctx.node.attr_ints("ends"),
-                  ctx.node.attr_ints("axes"), {}};
+      SliceSpec s{
+          ctx.node.attr_ints("starts"), ctx.node.attr_ints("ends"), ctx.node.attr_ints("axes"), {}};
       return [s, where](const Tensors& in, Tensors& out) { out[0] = apply(in[0], s, where); };
     }
     bool all_constant = true;

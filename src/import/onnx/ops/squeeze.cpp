@@ -10,9 +10,12 @@ class Squeeze : public OpDef {
   Kernel prepare(const PrepareContext& ctx) const override {
     std::optional<std::vector<int64_t>> axes;
     bool dynamic = false;
-    if (ctx.node.has("axes")) axes = ctx.node.attr_ints("axes");
-    else if (auto c = ctx.constant(1)) axes = to_int_vector(*c);
-    else dynamic = ctx.has_input(1);
+    if (ctx.node.has("axes"))
+      axes = ctx.node.attr_ints("axes");
+    else if (auto c = ctx.constant(1))
+      axes = to_int_vector(*c);
+    else
+      dynamic = ctx.has_input(1);
     return [axes, dynamic](const Tensors& in, Tensors& out) {
       std::optional<std::vector<int64_t>> a = dynamic ? to_int_vector(in[1]) : axes;
       if (!a) {

@@ -1,4 +1,4 @@
-// Sub: elementwise with numpy broadcasting. 
+// Sub: elementwise with numpy broadcasting.
 #include "op_util.h"
 
 namespace mpq::exec {

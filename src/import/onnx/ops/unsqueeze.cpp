@@ -9,8 +9,10 @@ class Unsqueeze : public OpDef {
  public:
   Kernel prepare(const PrepareContext& ctx) const override {
     std::optional<std::vector<int64_t>> axes;
-    if (ctx.node.has("axes")) axes = ctx.node.attr_ints("axes");
-    else if (auto c = ctx.constant(1)) axes = to_int_vector(*c);
+    if (ctx.node.has("axes"))
+      axes = ctx.node.attr_ints("axes");
+    else if (auto c = ctx.constant(1))
+      axes = to_int_vector(*c);
     return [axes](const Tensors& in, Tensors& out) {
       std::vector<int64_t> a = axes ? *axes : to_int_vector(in[1]);
       int64_t rank = in[0].dim() + static_cast<int64_t>(a.size());
