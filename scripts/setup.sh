@@ -31,6 +31,7 @@ if [ ! -d tools/ort/node_modules/onnxruntime-node ]; then
 fi
 
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+export CCACHE_BASEDIR="$PWD"  # paths relative to the checkout: a fresh clone hits the cache
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
 cmake --build build -j "$(nproc)"

@@ -150,6 +150,15 @@ void Graph::topo_sort() {
     for (int out : nodes[i].outputs) values[out].producer = static_cast<int>(i);
 }
 
+void Graph::remove_nodes(const std::vector<bool>& drop) {
+  std::vector<Node> kept;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (!drop.at(i)) kept.push_back(std::move(nodes[i]));
+  nodes = std::move(kept);
+  topo_sort();
+  remove_dead();
+}
+
 void Graph::remove_dead() {
   std::vector<bool> live(values.size(), false);
   for (int v : outputs) live[v] = true;

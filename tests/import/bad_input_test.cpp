@@ -2,6 +2,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include "mpq/core/error.h"
@@ -97,6 +98,16 @@ TEST(BadOnnx, ExternalDataAbsent) {
   // With the file present (16 bytes = 4 floats) the same model loads.
   write(dir / "weights.bin", std::string(16, '\0'));
   EXPECT_NO_THROW(import::load_onnx(dir / "ext.onnx"));
+}
+
+TEST(BadOnnx, NonFiniteWeights) {
+  auto dir = test::temp_dir("bad_onnx");
+  test::GraphBuilder b({-1, 3});
+  at::Tensor w = at::ones({3});
+  w[1] = std::numeric_limits<float>::quiet_NaN();
+  ir::Graph g = b.finish(b.op("Add", {b.g.inputs[0], b.constant("bias", w)}));
+  write(dir / "nan.onnx", export_::to_onnx_bytes(g));
+  expect_error(dir / "nan.onnx", {"nan.onnx", "initializer 'bias'", "1 NaN/Inf value(s) of 3"});
 }
 
 TEST(BadOnnx, BadAttributeNamesTheNodeAndValue) {

@@ -29,7 +29,9 @@ void add_train(CLI::App& app) {
   cmd->add_option("--widths", o->net.widths, "channels per stage")->delimiter(',');
   cmd->add_option("--blocks", o->net.blocks_per_stage, "residual blocks per stage");
   cmd->add_option("--seed", o->train.seed);
-  cmd->callback([o] {
+  auto json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *json, "print one JSON object with the results");
+  cmd->callback([o, json] {
     o->net.seed = o->train.seed;
     ir::Graph graph = train::build_resnet(o->net);
     graph.source = o->out;
@@ -52,6 +54,13 @@ void add_train(CLI::App& app) {
     train::TrainResult r = train::train(graph, train_loader, test_loader, o->train);
     graph.metadata["mpq.test_top1"] = fmt::format("{:.2f}", r.test_top1);
     export_::save_onnx(graph, o->out);
+    if (*json) {
+      print_json({{"output", o->out},
+                  {"test_top1", r.test_top1},
+                  {"epochs", o->train.epochs},
+                  {"seconds", r.seconds}});
+      return;
+    }
     fmt::print("test top-1 {:.2f}% after {} epochs ({:.0f} s); wrote {}\n", r.test_top1,
                o->train.epochs, r.seconds, o->out);
   });

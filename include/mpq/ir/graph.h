@@ -66,6 +66,9 @@ class Graph {
   // Reorders nodes so that every node follows its inputs' producers; throws on a cycle or on
   // an input that nothing produces. Recomputes Value::producer.
   void topo_sort();
+  // Removes the nodes marked in `drop` (indexed like `nodes`), then re-sorts and drops what
+  // became dead: the common ending of a rewrite pass.
+  void remove_nodes(const std::vector<bool>& drop);
   // Drops nodes whose outputs reach no graph output, and initializers nobody reads.
   void remove_dead();
 

@@ -61,9 +61,15 @@ ir::Graph parse_onnx(const std::string& bytes, const std::string& source,
 
   for (const auto& init : g.initializer()) {
     int v = graph.add_value(init.name());
-    graph.set_initializer(
-        v, tensor_from_proto(init, fmt::format("{}: initializer '{}'", source, init.name()),
-                             base_dir));
+    at::Tensor t =
+        tensor_from_proto(init, fmt::format("{}: initializer '{}'", source, init.name()), base_dir);
+    if (t.is_floating_point() && t.numel() > 0) {
+      int64_t bad = t.isfinite().logical_not().sum().item<int64_t>();
+      MPQ_CHECK(bad == 0, ErrorCode::kBadFile,
+                "{}: initializer '{}' holds {} NaN/Inf value(s) of {}; weights must be finite",
+                source, init.name(), bad, t.numel());
+    }
+    graph.set_initializer(v, t);
   }
   for (const auto& input : g.input()) {
     int v = graph.add_value(input.name());

@@ -51,12 +51,7 @@ int fold_batch_norm(Graph& graph) {
     drop[readers[0]] = true;
     ++folded;
   }
-  std::vector<Node> kept;
-  for (size_t i = 0; i < graph.nodes.size(); ++i)
-    if (!drop[i]) kept.push_back(std::move(graph.nodes[i]));
-  graph.nodes = std::move(kept);
-  graph.topo_sort();
-  graph.remove_dead();
+  graph.remove_nodes(drop);
   return folded;
 }
 

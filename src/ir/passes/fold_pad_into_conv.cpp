@@ -61,12 +61,7 @@ int fold_pad_into_conv(Graph& graph) {
     drop[i] = true;
     ++folded;
   }
-  std::vector<Node> kept;
-  for (size_t i = 0; i < graph.nodes.size(); ++i)
-    if (!drop[i]) kept.push_back(std::move(graph.nodes[i]));
-  graph.nodes = std::move(kept);
-  graph.topo_sort();
-  graph.remove_dead();
+  graph.remove_nodes(drop);
   return folded;
 }
 
