@@ -15,7 +15,13 @@ std::vector<int64_t> to_int_vector(const at::Tensor& t) {
   return std::vector<int64_t>(p, p + flat.numel());
 }
 
-std::string supported_ops() { return Registry<OpDef>::list(); }
+std::string supported_ops() {
+  // mpq's own ops ("mpq::FakeQuantize") are not ONNX ops a model may contain.
+  std::string out;
+  for (const std::string& name : Registry<OpDef>::names())
+    if (name.find("::") == std::string::npos) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
 
 bool reusable(const at::Tensor& t) {
   // Only the kernel's input list holds it, no other tensor shares its storage (a view's base),

@@ -56,6 +56,14 @@ int Graph::add_value(const std::string& name) {
   return id;
 }
 
+void Graph::rename_value(int id, const std::string& name) {
+  MPQ_CHECK(find_value(name) < 0, ErrorCode::kInternal, "{}: tensor name '{}' is already used",
+            source.empty() ? "graph" : source, name);
+  value_index_.erase(values.at(static_cast<size_t>(id)).name);
+  values[static_cast<size_t>(id)].name = name;
+  value_index_[name] = id;
+}
+
 int Graph::find_value(const std::string& name) const {
   auto it = value_index_.find(name);
   return it == value_index_.end() ? -1 : it->second;

@@ -6,8 +6,12 @@
 #include <sstream>
 
 #include "mpq/core/error.h"
+#include "mpq/core/progress.h"
 #include "mpq/eval/evaluate.h"
+#include "mpq/exec/executor.h"
+#include "mpq/export/packed.h"
 #include "mpq/import/onnx_importer.h"
+#include "mpq/quant/rounding.h"
 
 extern "C" const char mpq_embedded_model[];
 extern "C" const char mpq_embedded_model_end[];
@@ -32,6 +36,7 @@ std::vector<double> parse_list(const std::string& text, const std::string& key) 
 }  // namespace
 
 ir::Graph load_model(const std::string& path) {
+  if (!path.empty() && export_::is_packed_file(path)) return export_::load_packed(path);
   if (!path.empty()) return import::load_onnx(path);
   std::string bytes(mpq_embedded_model, mpq_embedded_model_end - mpq_embedded_model);
   return import::parse_onnx(bytes, kEmbeddedName, ".");
@@ -77,6 +82,82 @@ Data open_data(const DataFlags& flags, const ir::Graph& model) {
   d.loader = std::make_unique<data::Loader>(*d.dataset, d.spec, pre, flags.batch);
   eval::check_data_fits(model, *d.dataset, *d.loader, pre, d.spec.text);
   return d;
+}
+
+void QuantFlags::add(CLI::App& app, bool plan_required) {
+  auto* plan_opt = app.add_option("--plan", plan, "bit plan JSON (mpq search writes one)");
+  auto* w = app.add_option("--w-bits", w_bits, "uniform weight width: 2..8, or 16/32 for float");
+  auto* a = app.add_option("--a-bits", a_bits, "uniform activation width (with --w-bits)");
+  w->excludes(plan_opt);
+  a->excludes(plan_opt);
+  app.add_option("--first-last-bits", first_last_bits,
+                 "with --w-bits/--a-bits: width of the first and last layer (0: not pinned)")
+      ->capture_default_str();
+  app.add_option("--calib", calib,
+                 "calibration data (same preprocessing as --data; default for the embedded "
+                 "model: Fashion-MNIST train)");
+  app.add_option("--calib-count", calib_count,
+                 "calibration images when the spec has no @N: the first N")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--observer", observer, "activation ranges: minmax, percentile, mse")
+      ->capture_default_str();
+  app.add_option("--percentile", percentile, "kept percent for --observer percentile")
+      ->capture_default_str();
+  app.add_option("--weight-observer", weight_observer,
+                 "weight scales per channel: mse (optimal clipping) or max")
+      ->check(CLI::IsMember({"mse", "max"}))
+      ->capture_default_str();
+  app.add_option("--rounding", rounding, "weight rounding: " + Registry<quant::Rounding>::list())
+      ->capture_default_str();
+  (void)plan_required;
+}
+
+allocation::BitPlan QuantFlags::make_plan(const ir::Graph& model,
+                                          const std::string& model_path) const {
+  std::vector<ir::LayerInfo> layers = exec::quantizable_layers(model);
+  allocation::BitPlan p;
+  if (!plan.empty()) {
+    p = allocation::load_bit_plan(plan);
+    allocation::check_plan(p, layers, plan);
+  } else {
+    MPQ_CHECK(w_bits > 0 && a_bits > 0, ErrorCode::kInvalidArgument,
+              "give a bit plan (--plan plan.json) or both --w-bits and --a-bits");
+    p = allocation::uniform_plan(layers, w_bits, a_bits, first_last_bits);
+  }
+  p.model = model_path.empty() ? kEmbeddedName : model_path;
+  return p;
+}
+
+quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& model_path,
+                                  const DataFlags& data, bool progress) const {
+  allocation::BitPlan p = make_plan(model, model_path);
+  auto rounder = quant::make_rounding(rounding);
+  quant::make_observer(observer);  // an unknown name fails before the long work
+  DataFlags calib_flags = data;
+  calib_flags.spec = calib;
+  if (calib_flags.spec.empty()) {
+    MPQ_CHECK(model_path.empty(), ErrorCode::kInvalidArgument,
+              "--calib is required with a model: about 1024 training images, e.g. --calib "
+              "cifar10:calib_train_5085.bin");
+    calib_flags.spec = kFashionTrain;
+  }
+  if (data::parse_spec(calib_flags.spec).count < 0)
+    calib_flags.spec += fmt::format("@{}", calib_count);
+  Data c = open_data(calib_flags, model);
+  quant::QuantSim sim(model, p, plan.empty() ? "--w-bits/--a-bits" : plan);
+  log_line(fmt::format("calibrating on {} ({} images), {} ranges, {} weight scales",
+                       c.spec.text, c.loader->size(), observer, weight_observer));
+  quant::CalibrationOptions options;
+  options.observer = observer;
+  options.observer_options.percentile = percentile;
+  options.weight_mse = weight_observer == "mse";
+  options.progress = progress;
+  sim.calibrate(*c.loader, options);
+  quant::RoundingOptions ropts;
+  ropts.progress = progress;
+  rounder->apply(sim, *c.loader, ropts);
+  return sim;
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }

@@ -9,6 +9,7 @@
 
 #include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
+#include "mpq/quant/quant_sim.h"
 
 namespace mpq::cli {
 
@@ -21,7 +22,8 @@ inline constexpr const char* kFashionTrain =
     "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz";
 inline constexpr const char* kEmbeddedName = "embedded:fashion_resnet.onnx";
 
-// MODEL may be empty: the embedded Fashion-MNIST model.
+// MODEL may be empty: the embedded Fashion-MNIST model. A packed .mpq file loads as its
+// QCDQ graph.
 ir::Graph load_model(const std::string& path);
 
 struct DataFlags {
@@ -43,6 +45,28 @@ struct Data {
 };
 Data open_data(const DataFlags& flags, const ir::Graph& model);
 
+// The quantization flags `quantize` and `eval --plan` share: the plan (a file or uniform
+// widths), calibration data (with the --data preprocessing flags), observer and rounding.
+struct QuantFlags {
+  std::string plan;
+  int w_bits = 0, a_bits = 0;  // 0: not given
+  int first_last_bits = 8;
+  std::string calib;
+  int64_t calib_count = 1024;
+  std::string observer = "mse";
+  double percentile = 99.99;
+  std::string weight_observer = "mse";
+  std::string rounding = "nearest";
+
+  void add(CLI::App& app, bool plan_required);
+  bool given() const { return !plan.empty() || w_bits > 0 || a_bits > 0; }
+  // The plan for `model` from --plan or --w-bits/--a-bits.
+  allocation::BitPlan make_plan(const ir::Graph& model, const std::string& model_path) const;
+  // Builds, calibrates and rounds the simulation; `model_path` empty = the embedded model.
+  quant::QuantSim build(const ir::Graph& model, const std::string& model_path,
+                        const DataFlags& data, bool progress) const;
+};
+
 // Prints `j` on stdout as one line.
 void print_json(const nlohmann::json& j);
 
@@ -50,5 +74,6 @@ void print_json(const nlohmann::json& j);
 void add_inspect(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_train(CLI::App& app);
+void add_quantize(CLI::App& app);
 
 }  // namespace mpq::cli

@@ -13,11 +13,13 @@ void add_eval(CLI::App& app) {
   struct Opts {
     std::string model;
     DataFlags data;
+    QuantFlags quant;
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model (default: the embedded Fashion-MNIST model)");
   o->data.add(*cmd, "evaluation data (default with no model: the Fashion-MNIST test set)");
+  o->quant.add(*cmd, false);
   cmd->add_flag("--json", o->json, "print one JSON object with the results");
   cmd->callback([o] {
     set_quiet(o->json);
@@ -27,6 +29,15 @@ void add_eval(CLI::App& app) {
       o->data.spec = kFashionTest;
     }
     ir::Graph graph = load_model(o->model);
+    std::string plan;
+    if (o->quant.given()) {
+      // The simulated quantized model: calibrate, round, and evaluate that.
+      quant::QuantSim sim = o->quant.build(graph, o->model, o->data, !o->json);
+      plan = o->quant.plan.empty()
+                 ? fmt::format("W{}A{}", o->quant.w_bits, o->quant.a_bits)
+                 : o->quant.plan;
+      graph = sim.frozen();
+    }
     Data d = open_data(o->data, graph);
     log_line(fmt::format("evaluating {} on {} ({} images, batch {})", graph.source, d.spec.text,
                          d.loader->size(), o->data.batch));
@@ -39,7 +50,8 @@ void add_eval(CLI::App& app) {
                   {"images", r.images},
                   {"seconds", r.seconds},
                   {"images_per_second", r.images_per_second},
-                  {"batch", o->data.batch}});
+                  {"batch", o->data.batch},
+                  {"plan", plan}});
       return;
     }
     fmt::print(

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   mpq::cli::add_inspect(app);
   mpq::cli::add_eval(app);
   mpq::cli::add_train(app);
+  mpq::cli::add_quantize(app);
   app.parse_complete_callback([&] { at::set_num_threads(threads); });
 
   try {

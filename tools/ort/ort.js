@@ -19,10 +19,20 @@ async function run(model, inputPath, shape, outputPath) {
   const s = await session(model, 2);
   const buf = fs.readFileSync(inputPath);
   const data = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
-  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', data, dims(shape)) });
-  const y = out[s.outputNames[0]];
-  fs.writeFileSync(outputPath, Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength));
-  console.log(JSON.stringify({ output: s.outputNames[0], dims: y.dims }));
+  const d = dims(shape);
+  const per = d.slice(1).reduce((a, b) => a * b, 1);
+  const chunk = 64;  // images per run: bounded memory for large sets
+  const parts = [];
+  let outDims = null;
+  for (let n = 0; n < d[0]; n += chunk) {
+    const m = Math.min(chunk, d[0] - n);
+    const x = new ort.Tensor('float32', data.subarray(n * per, (n + m) * per), [m, ...d.slice(1)]);
+    const y = (await s.run({ [s.inputNames[0]]: x }))[s.outputNames[0]];
+    parts.push(Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength));
+    outDims = [d[0], ...y.dims.slice(1)];
+  }
+  fs.writeFileSync(outputPath, Buffer.concat(parts));
+  console.log(JSON.stringify({ output: s.outputNames[0], dims: outDims }));
 }
 
 async function bench(model, shape, seconds, threads) {

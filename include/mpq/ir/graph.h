@@ -50,6 +50,8 @@ class Graph {
   // The value with this name, or -1.
   int find_value(const std::string& name) const;
   int value_id(const std::string& name) const;  // throws when absent
+  // Gives value `id` a new name (which must be unused).
+  void rename_value(int id, const std::string& name);
   Node& add_node(Node node);
 
   void set_initializer(int value, at::Tensor tensor);
