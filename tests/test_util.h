@@ -2,12 +2,16 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
+#include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
 
 namespace mpq::test {
@@ -38,6 +42,37 @@ struct GraphBuilder {
     return std::move(g);
   }
 };
+
+// Images held in memory (uint8 [N, C, H, W]) with labels: data for unit tests.
+class TensorDataset : public data::Dataset {
+ public:
+  TensorDataset(at::Tensor images, at::Tensor labels)
+      : images_(std::move(images)), labels_(std::move(labels)) {}
+  // `n` random images of [c, h, w] with random labels below `classes`.
+  static TensorDataset random(int64_t n, int64_t c, int64_t h, int64_t w, int64_t classes,
+                              uint64_t seed = 0) {
+    at::manual_seed(seed);
+    return TensorDataset(at::randint(0, 256, {n, c, h, w}, at::kByte),
+                         at::randint(0, classes, {n}, at::kLong));
+  }
+  int64_t size() const override { return images_.size(0); }
+  int64_t label(int64_t i) const override { return labels_[i].item<int64_t>(); }
+  at::Tensor image(int64_t i) const override { return images_[i]; }
+  std::string where(int64_t i) const override { return "image " + std::to_string(i); }
+  std::string kind() const override { return "memory"; }
+
+ private:
+  at::Tensor images_, labels_;
+};
+
+// A loader over all of `dataset`, pixels scaled to [0,1] then (x - 0.5) / 0.25.
+inline data::Loader loader_for(const data::Dataset& dataset, int64_t batch = 16) {
+  data::DataSpec spec;
+  spec.kind = "memory";
+  spec.text = "memory";
+  std::vector<double> mean(dataset.image(0).size(0), 0.5), std(mean.size(), 0.25);
+  return data::Loader(dataset, spec, data::Preprocess{0, 0, mean, std}, batch);
+}
 
 inline std::filesystem::path temp_dir(const std::string& name) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -73,6 +108,26 @@ inline CommandResult run_command(const std::string& cmd) {
   while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
   int status = pclose(pipe);
   return {WEXITSTATUS(status), out};
+}
+
+// ONNX Runtime (npm onnxruntime-node, tools/ort) installed by scripts/setup.sh?
+inline std::string ort_dir() { return std::string(MPQ_SOURCE_DIR) + "/tools/ort"; }
+inline bool has_ort() {
+  return std::filesystem::exists(ort_dir() + "/node_modules/onnxruntime-node");
+}
+
+// The model's first output for input `x` [N, ...] computed by ONNX Runtime.
+inline at::Tensor ort_run(const std::string& model, const at::Tensor& x, int64_t classes) {
+  auto dir = temp_dir("ort");
+  std::string in = (dir / "in.f32").string(), out = (dir / "out.f32").string();
+  at::Tensor c = x.contiguous();
+  std::ofstream(in, std::ios::binary).write(static_cast<const char*>(c.data_ptr()), c.nbytes());
+  auto r = run_command(fmt::format("node {}/ort.js run {} {} {} {}", ort_dir(), model, in,
+                                   fmt::join(c.sizes(), ","), out));
+  EXPECT_EQ(r.status, 0) << r.output;
+  at::Tensor y = at::zeros({c.size(0), classes}, at::kFloat);
+  std::ifstream(out, std::ios::binary).read(static_cast<char*>(y.data_ptr()), y.nbytes());
+  return y;
 }
 
 }  // namespace mpq::test

@@ -29,6 +29,8 @@ void check_image_shape(const ir::Graph& graph, at::IntArrayRef got, const std::s
 void check_data_fits(const ir::Graph& graph, const data::Dataset& dataset,
                      const data::Loader& loader, const data::Preprocess& preprocess,
                      const std::string& data_where) {
+  MPQ_CHECK(!loader.order().empty(), ErrorCode::kInvalidArgument,
+            "{}: the data set is empty (no images selected)", data_where);
   at::Tensor first = dataset.image(loader.order().at(0));
   if (preprocess.resize > 0 || preprocess.crop > 0)
     first = data::resize_and_crop(first, preprocess);

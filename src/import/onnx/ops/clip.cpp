@@ -1,5 +1,7 @@
 // Clip: clamp to [min, max]. Bounds are attributes before opset 11 and optional inputs after;
 // constant inputs are read once at prepare time (ReLU6 in MobileNetV2 costs one clamp).
+#include <cmath>
+
 #include "op_util.h"
 
 namespace mpq::exec {
@@ -26,11 +28,14 @@ class Clip : public OpDef {
         out[0] = at::clamp(in[0], l, h);
       };
     }
-    c10::optional<at::Scalar> l, h;
-    if (lo) l = *lo;
-    if (hi) h = *hi;
-    return [l, h](const Tensors& in, Tensors& out) {
-      out[0] = reusable(in[0]) ? in[0].clamp_(l, h) : at::clamp(in[0], l, h);
+    c10::optional<at::Scalar> l, h, li, hi_int;  // integer bounds for integer tensors (QCDQ)
+    if (lo) l = *lo, li = static_cast<int64_t>(std::llround(*lo));
+    if (hi) h = *hi, hi_int = static_cast<int64_t>(std::llround(*hi));
+    return [l, h, li, hi_int](const Tensors& in, Tensors& out) {
+      bool integral = at::isIntegralType(in[0].scalar_type(), /*includeBool=*/false);
+      const auto& a = integral ? li : l;
+      const auto& b = integral ? hi_int : h;
+      out[0] = reusable(in[0]) ? in[0].clamp_(a, b) : at::clamp(in[0], a, b);
     };
   }
 };
