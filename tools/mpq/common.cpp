@@ -142,12 +142,13 @@ quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& mod
               "cifar10:calib_train_5085.bin");
     calib_flags.spec = kFashionTrain;
   }
-  if (data::parse_spec(calib_flags.spec).count < 0)
-    calib_flags.spec += fmt::format("@{}", calib_count);
+  if (data::parse_spec(calib_flags.spec).count < 0 &&
+      data::open_dataset(data::parse_spec(calib_flags.spec))->size() > calib_count)
+    calib_flags.spec += fmt::format("@{}", calib_count);  // the first --calib-count images
   Data c = open_data(calib_flags, model);
   quant::QuantSim sim(model, p, plan.empty() ? "--w-bits/--a-bits" : plan);
-  log_line(fmt::format("calibrating on {} ({} images), {} ranges, {} weight scales",
-                       c.spec.text, c.loader->size(), observer, weight_observer));
+  log_line(fmt::format("calibrating on {} ({} images), {} ranges, {} weight scales", c.spec.text,
+                       c.loader->size(), observer, weight_observer));
   quant::CalibrationOptions options;
   options.observer = observer;
   options.observer_options.percentile = percentile;

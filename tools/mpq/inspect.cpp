@@ -1,9 +1,11 @@
-// mpq inspect MODEL: the quantizable layers (name, op, weight shape, params, MACs, BN) and totals.
+// mpq inspect MODEL: the quantizable layers (name, op, weight shape, params, MACs, BN) and totals;
+// for a packed .mpq model also its sections and the width and size of every packed tensor.
 #include <fmt/format.h>
 
 #include "common.h"
 #include "mpq/core/error.h"
 #include "mpq/exec/executor.h"
+#include "mpq/export/packed.h"
 
 namespace mpq::cli {
 
@@ -15,6 +17,21 @@ void add_inspect(CLI::App& app) {
   cmd->add_flag("--json", *json, "print one JSON object instead of the table");
   cmd->callback([model, json] {
     ir::Graph graph = load_model(*model);
+    nlohmann::json packed;
+    if (!model->empty() && export_::is_packed_file(*model)) {
+      export_::PackedInfo info = export_::read_packed_info(*model);
+      const export_::PackedHeader& h = info.header;
+      packed = {{"version", h.version},
+                {"file_bytes", info.file_bytes},
+                {"header_bytes", h.header_bytes},
+                {"graph_bytes", h.graph_bytes},
+                {"table_bytes", h.table_bytes},
+                {"weights_bytes", h.weights_bytes},
+                {"tensors", nlohmann::json::array()}};
+      for (const auto& t : info.tensors)
+        packed["tensors"].push_back(
+            {{"name", t.name}, {"bits", t.bits}, {"shape", t.shape}, {"bytes", t.bytes}});
+    }
     auto layers = exec::quantizable_layers(graph);
     int64_t params = 0, macs = 0, bn = 0;
     for (const auto& l : layers) {
@@ -38,6 +55,7 @@ void add_inspect(CLI::App& app) {
                                {"params", l.params},
                                {"macs", l.macs},
                                {"bn", l.has_bn ? "kept" : "folded"}});
+      if (!packed.is_null()) j["packed"] = packed;
       print_json(j);
       return;
     }
@@ -55,6 +73,18 @@ void add_inspect(CLI::App& app) {
         "\n{} quantizable layers, {} weights ({:.1f} KB as float32), {:.2f} M MACs per "
         "image, BN kept after {} of them\n",
         layers.size(), params, params * 4 / 1024.0, macs / 1e6, bn);
+    if (packed.is_null()) return;
+    fmt::print(
+        "\npacked model, format version {}: {} bytes = header {} + graph {} + table {} + "
+        "weights {}\n",
+        packed["version"].get<int>(), packed["file_bytes"].get<int64_t>(),
+        packed["header_bytes"].get<int64_t>(), packed["graph_bytes"].get<int64_t>(),
+        packed["table_bytes"].get<int64_t>(), packed["weights_bytes"].get<int64_t>());
+    for (const auto& t : packed["tensors"])
+      fmt::print("  {:<{}}  {} bits  {:<16}  {:>8} bytes\n", t["name"].get<std::string>(),
+                 width + 10, t["bits"].get<int>(),
+                 fmt::format("{}", fmt::join(t["shape"].get<std::vector<int64_t>>(), "x")),
+                 t["bytes"].get<int64_t>());
   });
 }
 
