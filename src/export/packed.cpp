@@ -1,6 +1,7 @@
 #include "mpq/export/packed.h"
 
 #include <onnx/onnx_pb.h>
+#include <zlib.h>
 
 #include <cstring>
 #include <filesystem>
@@ -25,8 +26,8 @@ void append(std::string& out, const T& value) {
 template <typename T>
 T read_at(const std::string& bytes, size_t offset, const std::string& where) {
   MPQ_CHECK(offset + sizeof(T) <= bytes.size(), ErrorCode::kBadFile,
-            "{}: truncated .mpq file ({} bytes; a record at {} needs {} more)", where,
-            bytes.size(), offset, sizeof(T));
+            "{}: truncated .mpq file ({} bytes; a record at {} needs {} more)", where, bytes.size(),
+            offset, sizeof(T));
   T value;
   std::memcpy(&value, bytes.data() + offset, sizeof(T));
   return value;
@@ -48,8 +49,8 @@ Parsed parse(const std::string& bytes, const std::string& path) {
   MPQ_CHECK(h.version == kPackedVersion, ErrorCode::kUnsupported,
             "{}: .mpq format version {}; this mpq reads version {}", path, h.version,
             kPackedVersion);
-  MPQ_CHECK(h.header_bytes == sizeof(PackedHeader), ErrorCode::kBadFile,
-            "{}: header size {} != {}", path, h.header_bytes, sizeof(PackedHeader));
+  MPQ_CHECK(h.header_bytes == sizeof(PackedHeader), ErrorCode::kBadFile, "{}: header size {} != {}",
+            path, h.header_bytes, sizeof(PackedHeader));
   for (auto [off, len, what] : {std::tuple{h.graph_offset, h.graph_bytes, "graph"},
                                 std::tuple{h.table_offset, h.table_bytes, "table"},
                                 std::tuple{h.weights_offset, h.weights_bytes, "weights"}})
@@ -72,8 +73,7 @@ Parsed parse(const std::string& bytes, const std::string& path) {
       MPQ_CHECK(pt.shape.back() >= 0, ErrorCode::kBadFile, "{}: negative dimension", path);
       numel *= pt.shape.back();
     }
-    MPQ_CHECK(at + e.name_bytes <= bytes.size(), ErrorCode::kBadFile, "{}: truncated table",
-              path);
+    MPQ_CHECK(at + e.name_bytes <= bytes.size(), ErrorCode::kBadFile, "{}: truncated table", path);
     pt.name = bytes.substr(at, e.name_bytes);
     at += e.name_bytes;
     pt.bytes = (numel * e.bits + 7) / 8;
@@ -84,6 +84,35 @@ Parsed parse(const std::string& bytes, const std::string& path) {
     p.offsets.push_back(e.offset);
   }
   return p;
+}
+
+// The graph section: uint64 size of the serialised ONNX model, then the model zlib-compressed.
+std::string compress_graph(const std::string& raw) {
+  uLongf size = compressBound(raw.size());
+  std::string out(sizeof(uint64_t) + size, '\0');
+  uint64_t raw_size = raw.size();
+  std::memcpy(out.data(), &raw_size, sizeof(raw_size));
+  int rc = compress2(reinterpret_cast<Bytef*>(out.data() + sizeof(uint64_t)), &size,
+                     reinterpret_cast<const Bytef*>(raw.data()), raw.size(), Z_BEST_COMPRESSION);
+  MPQ_CHECK(rc == Z_OK, ErrorCode::kInternal, "zlib compress2 failed ({})", rc);
+  out.resize(sizeof(uint64_t) + size);
+  return out;
+}
+
+std::string uncompress_graph(const char* data, size_t size, const std::string& path) {
+  uint64_t raw_size = 0;
+  MPQ_CHECK(size >= sizeof(raw_size), ErrorCode::kBadFile, "{}: empty graph section", path);
+  std::memcpy(&raw_size, data, sizeof(raw_size));
+  MPQ_CHECK(raw_size < (uint64_t{1} << 34), ErrorCode::kBadFile,
+            "{}: graph section claims {} bytes uncompressed", path, raw_size);
+  std::string raw(raw_size, '\0');
+  uLongf got = raw_size;
+  int rc =
+      uncompress(reinterpret_cast<Bytef*>(raw.data()), &got,
+                 reinterpret_cast<const Bytef*>(data + sizeof(raw_size)), size - sizeof(raw_size));
+  MPQ_CHECK(rc == Z_OK && got == raw_size, ErrorCode::kBadFile,
+            "{}: the graph section does not decompress (zlib error {}; corrupt file?)", path, rc);
+  return raw;
 }
 
 }  // namespace
@@ -154,8 +183,9 @@ PackedInfo save_packed(const QuantizedModel& model, const quant::QuantSim& sim,
           break;
         }
   }
-  std::string graph_bytes;
-  proto.SerializeToString(&graph_bytes);
+  std::string raw_graph;
+  proto.SerializeToString(&raw_graph);
+  std::string graph_bytes = compress_graph(raw_graph);
 
   std::string table, weights;
   PackedInfo info;
@@ -212,14 +242,16 @@ ir::Graph load_packed(const std::string& path) {
   Parsed p = parse(bytes, path);
   const PackedHeader& h = p.info.header;
   onnx::ModelProto proto;
-  MPQ_CHECK(proto.ParseFromArray(bytes.data() + h.graph_offset, static_cast<int>(h.graph_bytes)),
-            ErrorCode::kBadFile, "{}: the graph section is not a valid ONNX model", path);
+  std::string graph = uncompress_graph(bytes.data() + h.graph_offset, h.graph_bytes, path);
+  MPQ_CHECK(proto.ParseFromString(graph), ErrorCode::kBadFile,
+            "{}: the graph section is not a valid ONNX model", path);
   for (size_t t = 0; t < p.info.tensors.size(); ++t) {
     const PackedTensor& pt = p.info.tensors[t];
     int64_t numel = 1;
     for (int64_t d : pt.shape) numel *= d;
     at::Tensor q = unpack_bits(bytes, h.weights_offset + p.offsets[t], numel, pt.bits);
-    import::tensor_to_proto(q.reshape(pt.shape), pt.name, *proto.mutable_graph()->add_initializer());
+    import::tensor_to_proto(q.reshape(pt.shape), pt.name,
+                            *proto.mutable_graph()->add_initializer());
   }
   std::string model;
   proto.SerializeToString(&model);

@@ -63,7 +63,7 @@ at::Tensor weight_scales(const at::Tensor& weight, int64_t axis, int bits, bool 
   for (int step = 100; step >= 10; --step) {
     at::Tensor s = maxabs * (step / 100.0 / qmax);
     at::Tensor q = (w * s.reciprocal()).round_().clamp_(-qmax, qmax);
-    at::Tensor err = (q.mul_(s).sub_(w)).square_().sum(1, /*keepdim=*/true);
+    at::Tensor err = (q.mul_(s).sub_(w)).abs_().pow_(2.4).sum(1, /*keepdim=*/true);
     at::Tensor better = err < best_err;
     best_err = at::where(better, err, best_err);
     best_scale = at::where(better, s, best_scale);

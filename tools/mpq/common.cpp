@@ -84,7 +84,7 @@ Data open_data(const DataFlags& flags, const ir::Graph& model) {
   return d;
 }
 
-void QuantFlags::add(CLI::App& app, bool plan_required) {
+void QuantFlags::add(CLI::App& app) {
   auto* plan_opt = app.add_option("--plan", plan, "bit plan JSON (mpq search writes one)");
   auto* w = app.add_option("--w-bits", w_bits, "uniform weight width: 2..8, or 16/32 for float");
   auto* a = app.add_option("--a-bits", a_bits, "uniform activation width (with --w-bits)");
@@ -110,7 +110,6 @@ void QuantFlags::add(CLI::App& app, bool plan_required) {
       ->capture_default_str();
   app.add_option("--rounding", rounding, "weight rounding: " + Registry<quant::Rounding>::list())
       ->capture_default_str();
-  (void)plan_required;
 }
 
 allocation::BitPlan QuantFlags::make_plan(const ir::Graph& model,

@@ -58,7 +58,7 @@ struct QuantFlags {
   std::string weight_observer = "mse";
   std::string rounding = "nearest";
 
-  void add(CLI::App& app, bool plan_required);
+  void add(CLI::App& app);
   bool given() const { return !plan.empty() || w_bits > 0 || a_bits > 0; }
   // The plan for `model` from --plan or --w-bits/--a-bits.
   allocation::BitPlan make_plan(const ir::Graph& model, const std::string& model_path) const;

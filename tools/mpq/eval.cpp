@@ -19,7 +19,7 @@ void add_eval(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model (default: the embedded Fashion-MNIST model)");
   o->data.add(*cmd, "evaluation data (default with no model: the Fashion-MNIST test set)");
-  o->quant.add(*cmd, false);
+  o->quant.add(*cmd);
   cmd->add_flag("--json", o->json, "print one JSON object with the results");
   cmd->callback([o] {
     set_quiet(o->json);
@@ -33,9 +33,8 @@ void add_eval(CLI::App& app) {
     if (o->quant.given()) {
       // The simulated quantized model: calibrate, round, and evaluate that.
       quant::QuantSim sim = o->quant.build(graph, o->model, o->data, !o->json);
-      plan = o->quant.plan.empty()
-                 ? fmt::format("W{}A{}", o->quant.w_bits, o->quant.a_bits)
-                 : o->quant.plan;
+      plan = o->quant.plan.empty() ? fmt::format("W{}A{}", o->quant.w_bits, o->quant.a_bits)
+                                   : o->quant.plan;
       graph = sim.frozen();
     }
     Data d = open_data(o->data, graph);

@@ -80,9 +80,12 @@ void add_inspect(CLI::App& app) {
         packed["version"].get<int>(), packed["file_bytes"].get<int64_t>(),
         packed["header_bytes"].get<int64_t>(), packed["graph_bytes"].get<int64_t>(),
         packed["table_bytes"].get<int64_t>(), packed["weights_bytes"].get<int64_t>());
+    size_t name_width = 5;
+    for (const auto& t : packed["tensors"])
+      name_width = std::max(name_width, t["name"].get<std::string>().size());
     for (const auto& t : packed["tensors"])
       fmt::print("  {:<{}}  {} bits  {:<16}  {:>8} bytes\n", t["name"].get<std::string>(),
-                 width + 10, t["bits"].get<int>(),
+                 name_width, t["bits"].get<int>(),
                  fmt::format("{}", fmt::join(t["shape"].get<std::vector<int64_t>>(), "x")),
                  t["bytes"].get<int64_t>());
   });

@@ -47,7 +47,7 @@ void add_quantize(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model (default: the embedded Fashion-MNIST model)");
-  o->quant.add(*cmd, true);
+  o->quant.add(*cmd);
   o->data.add(*cmd, "evaluation data for float vs quantized top-1 (optional)");
   cmd->add_option("-o,--output", o->out,
                   "output prefix: writes PREFIX.mpq, PREFIX.qcdq.onnx, PREFIX.encodings.json, "
@@ -74,31 +74,36 @@ void add_quantize(CLI::App& app) {
     nlohmann::json layers = nlohmann::json::array();
     for (size_t i = 0; i < sim.layers().size(); ++i) {
       const quant::QuantLayer& l = sim.layers()[i];
-      nlohmann::json j{{"name", l.info.name},     {"w_bits", l.w_bits}, {"a_bits", l.a_bits},
-                       {"params", l.info.params}, {"weight_mse", l.weight_mse}};
+      nlohmann::json j{{"name", l.info.name},
+                       {"w_bits", l.w_bits},
+                       {"a_bits", l.a_bits},
+                       {"params", l.info.params},
+                       {"weight_mse", l.weight_mse}};
       if (l.quantizes_weight()) {
         at::Tensor s = sim.weight_scale(i);
         j["weight_scale"] = {s.min().item<double>(), s.max().item<double>()};
       }
-      if (l.quantizes_input())
-        j["input_range"] = {l.encoding.min, l.encoding.max};
+      if (l.quantizes_input()) j["input_range"] = {l.encoding.min, l.encoding.max};
       layers.push_back(j);
     }
-    nlohmann::json result{{"model", sim.plan().model},
-                          {"outputs",
-                           {{"mpq", prefix + ".mpq"},
-                            {"qcdq", prefix + ".qcdq.onnx"},
-                            {"encodings", prefix + ".encodings.json"},
-                            {"plan", prefix + ".plan.json"}}},
-                          {"layers", layers},
-                          {"avg_w_bits", allocation::average_w_bits(sim.plan(), [&] {
-                             std::vector<ir::LayerInfo> infos;
-                             for (const auto& l : sim.layers()) infos.push_back(l.info);
-                             return infos;
-                           }())},
-                          {"mpq_bytes", packed.file_bytes},
-                          {"weight_bytes", payload},
-                          {"float_onnx_bytes", float_bytes}};
+    nlohmann::json result{
+        {"model", sim.plan().model},
+        {"outputs",
+         {{"mpq", prefix + ".mpq"},
+          {"qcdq", prefix + ".qcdq.onnx"},
+          {"encodings", prefix + ".encodings.json"},
+          {"plan", prefix + ".plan.json"}}},
+        {"layers", layers},
+        {"avg_w_bits", allocation::average_w_bits(sim.plan(),
+                                                  [&] {
+                                                    std::vector<ir::LayerInfo> infos;
+                                                    for (const auto& l : sim.layers())
+                                                      infos.push_back(l.info);
+                                                    return infos;
+                                                  }())},
+        {"mpq_bytes", packed.file_bytes},
+        {"weight_bytes", payload},
+        {"float_onnx_bytes", float_bytes}};
     if (!o->data.spec.empty() || o->model.empty()) {
       if (o->data.spec.empty()) o->data.spec = kFashionTest;
       Data d = open_data(o->data, model);

@@ -3,9 +3,9 @@
 //
 // Layout (version 1, little-endian):
 //   header   64 bytes (PackedHeader)
-//   graph    the QCDQ ONNX model (export_quantized) without the payload of the packed weight
-//            initializers: structure, float biases, per-channel weight scales, activation
-//            encodings
+//   graph    uint64 n, then zlib: the QCDQ ONNX model (export_quantized, n bytes serialised)
+//            without the payload of the packed weight initializers: structure, float biases,
+//            per-channel weight scales, activation encodings
 //   table    per packed tensor: 16 bytes + 8·ndim (dims) + the name's bytes (PackedEntry)
 //   weights  per packed tensor ceil(numel·bits/8) bytes, starting on a byte boundary: the int8
 //            tensor in row-major order as b-bit two's complement values, least significant bit
