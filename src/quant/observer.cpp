@@ -6,16 +6,14 @@
 
 namespace mpq::quant {
 
-void ActivationStats::observe(const at::Tensor& x, uint64_t seed) {
+void ActivationStats::observe(const at::Tensor& x, uint64_t seed, int64_t take) {
   at::Tensor flat = x.detach().reshape({-1}).to(at::kFloat);
   if (flat.numel() == 0) return;
   double lo = flat.min().item<double>(), hi = flat.max().item<double>();
   min = count ? std::min(min, lo) : lo;
   max = count ? std::max(max, hi) : hi;
   count += flat.numel();
-  // Keep about kSampleSize values in all: each batch contributes in proportion to its size,
-  // assuming batches of similar size (the calibration loader's). The sample is capped.
-  int64_t take = std::min<int64_t>(flat.numel(), kSampleSize / 8);
+  take = std::min<int64_t>(flat.numel(), std::max<int64_t>(take, 1));
   at::Tensor part = flat;
   if (take < flat.numel()) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -24,7 +22,11 @@ void ActivationStats::observe(const at::Tensor& x, uint64_t seed) {
     part = flat.clone();
   }
   sample = sample.defined() ? at::cat({sample, part}) : part;
-  if (sample.numel() > kSampleSize) sample = sample.slice(0, sample.numel() - kSampleSize);
+  if (sample.numel() > kSampleSize) {  // more batches than announced: thin at random
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed + 1);
+    sample = sample.index_select(
+        0, at::randperm(sample.numel(), gen, at::kLong).slice(0, 0, kSampleSize));
+  }
 }
 
 double quantization_error(const at::Tensor& x, double lo, double hi, int bits) {

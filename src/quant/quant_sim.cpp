@@ -12,8 +12,8 @@
 namespace mpq::quant {
 namespace {
 
-ir::Node fake_quantize(const std::string& name, std::vector<int> inputs, int output,
-                       IntRange range, int64_t axis) {
+ir::Node fake_quantize(const std::string& name, std::vector<int> inputs, int output, IntRange range,
+                       int64_t axis) {
   ir::Node n;
   n.name = name;
   n.op = "mpq::FakeQuantize";
@@ -33,8 +33,7 @@ QuantSim::QuantSim(const ir::Graph& model, const allocation::BitPlan& plan,
   ir::fold_batch_norm(float_);
   std::vector<ir::LayerInfo> infos = exec::quantizable_layers(float_);
   MPQ_CHECK(!infos.empty(), ErrorCode::kUnsupported,
-            "{}: has no Conv or Gemm/MatMul layer with constant weights to quantize",
-            model.source);
+            "{}: has no Conv or Gemm/MatMul layer with constant weights to quantize", model.source);
   allocation::check_plan(plan_, infos, plan_source);
   if (plan_.model.empty()) plan_.model = model.source;
   graph_ = float_;
@@ -93,17 +92,18 @@ CalibrationStats QuantSim::collect(const data::Loader& calib, bool progress) con
   for (int v : wanted) stats[v];
   exec::Executor executor(float_);
   int64_t batch_index = 0;
-  executor.set_hook(std::vector<int>(wanted.begin(), wanted.end()),
-                    [&](int value, const at::Tensor& t) {
-                      stats[value].observe(t, static_cast<uint64_t>(batch_index * 7919 + value));
-                    });
+  int64_t take = ActivationStats::kSampleSize / calib.batches();
+  executor.set_hook(
+      std::vector<int>(wanted.begin(), wanted.end()), [&](int value, const at::Tensor& t) {
+        stats[value].observe(t, static_cast<uint64_t>(batch_index * 7919 + value), take);
+      });
   bool input_wanted = false;
   for (int in : float_.inputs) input_wanted = input_wanted || wanted.count(in) > 0;
   Progress bar("calibrate", calib.size(), progress);
   for (int64_t b = 0; b < calib.batches(); ++b, ++batch_index) {
     data::Batch batch = calib.batch(b);
     // The hook sees computed values; a graph input read directly by a layer is observed here.
-    if (input_wanted) stats[float_.inputs[0]].observe(batch.images, batch_index * 7919);
+    if (input_wanted) stats[float_.inputs[0]].observe(batch.images, batch_index * 7919, take);
     executor.forward(batch.images);
     bar.advance(batch.images.size(0));
   }

@@ -21,8 +21,9 @@ struct ActivationStats {
   int64_t count = 0;  // values seen
   at::Tensor sample;  // float [n]
 
-  // Adds a batch of values (any shape).
-  void observe(const at::Tensor& x, uint64_t seed);
+  // Adds a batch of values (any shape), keeping a random `take` of them in the sample. Give
+  // every batch the same `take` (kSampleSize / batches) so the sample is uniform over the set.
+  void observe(const at::Tensor& x, uint64_t seed, int64_t take = kSampleSize / 8);
   bool non_negative() const { return min >= 0; }
 };
 

@@ -24,15 +24,15 @@ namespace mpq::quant {
 struct QuantLayer {
   ir::LayerInfo info;
   int w_bits = 32, a_bits = 32;
-  int axis = 0;             // output-channel axis of the weight
-  int weight = -1;          // value id of the float weight (an initializer)
-  int weight_scale = -1;    // initializer [C]
-  int weight_zero = -1;     // initializer int32 [C] (zeros)
-  int input = -1;           // value id of the float activation the layer reads
-  int input_scale = -1;     // initializer [1]
-  int input_zero = -1;      // initializer int32 [1]
-  Encoding encoding;        // the activation encoding (after calibration)
-  double weight_mse = 0;    // mean squared rounding error of the weight (after rounding)
+  int axis = 0;           // output-channel axis of the weight
+  int weight = -1;        // value id of the float weight (an initializer)
+  int weight_scale = -1;  // initializer [C]
+  int weight_zero = -1;   // initializer int32 [C] (zeros)
+  int input = -1;         // value id of the float activation the layer reads
+  int input_scale = -1;   // initializer [1]
+  int input_zero = -1;    // initializer int32 [1]
+  Encoding encoding;      // the activation encoding (after calibration)
+  double weight_mse = 0;  // mean squared rounding error of the weight (after rounding)
 
   bool quantizes_weight() const { return allocation::is_quantized(w_bits); }
   bool quantizes_input() const { return allocation::is_quantized(a_bits); }
