@@ -8,6 +8,8 @@
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <sstream>
 
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   tune_allocator();
+  at::set_num_threads(static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   c10::InferenceMode guard;
   set_quiet(true);
   ir::Graph model = import::load_onnx(argv[1]);

@@ -3,6 +3,7 @@
 // Attributes: qmin, qmax, axis (-1: per tensor). Scale and zero point are read at every run,
 // so calibration and learned step sizes change them in the Graph without re-preparing.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "mpq/exec/op.h"
 
@@ -21,7 +22,21 @@ class FakeQuantize : public OpDef {
       };
     }
     return [=](const Tensors& in, Tensors& out) {
-      out[0] = at::fake_quantize_per_tensor_affine(in[0], in[1], in[2], qmin, qmax);
+      bool grad = at::GradMode::is_enabled() && (in[0].requires_grad() || in[1].requires_grad());
+      if (grad) {
+        out[0] = at::fake_quantize_per_tensor_affine(in[0], in[1], in[2], qmin, qmax);
+        return;
+      }
+      // Inference: x / s (as ONNX Runtime divides; ATen multiplies by 1/s), round half to even,
+      // + z, clamp, − z, ·s) in place, about twice as fast, keeping the memory format.
+      float scale = in[1].item<float>();
+      int64_t zero = in[2].item<int64_t>();
+      at::Tensor y = reusable(in[0]) ? in[0] : in[0].clone();
+      y.div_(scale).round_();
+      if (zero != 0) y.add_(zero);
+      y.clamp_(qmin, qmax);
+      if (zero != 0) y.sub_(zero);
+      out[0] = y.mul_(scale);
     };
   }
 };

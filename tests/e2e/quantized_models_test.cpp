@@ -105,9 +105,9 @@ TEST(QuantizedModels, Resnet20MixedPlanMatchesOnnxRuntime) {
   MPQ_REQUIRE_SHARED_DATA();
   if (!test::has_ort()) GTEST_SKIP() << "ONNX Runtime not installed (run scripts/setup.sh)";
   expect_ort_matches(run_plan(data_dir, "mixed", [](const std::vector<ir::LayerInfo>& layers) {
-    // Weights cycle through 2..6 bits, activations through 4..8; first and last at 8.
+    // Weights cycle through 3..6 bits, activations through 4..8; first and last at 8.
     allocation::BitPlan p;
-    const int w[] = {4, 3, 6, 2, 5}, a[] = {8, 6, 4, 5, 7};
+    const int w[] = {4, 3, 6, 5, 3}, a[] = {8, 6, 4, 5, 7};
     for (size_t i = 0; i < layers.size(); ++i) {
       bool edge = i == 0 || i + 1 == layers.size();
       p.layers.push_back({layers[i].name, edge ? 8 : w[i % 5], edge ? 8 : a[i % 5]});
