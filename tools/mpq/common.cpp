@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -158,6 +159,13 @@ quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& mod
   ropts.progress = progress;
   rounder->apply(sim, *c.loader, ropts);
   return sim;
+}
+
+void check_output_dir(const std::string& path) {
+  if (path.empty()) return;
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  MPQ_CHECK(dir.empty() || std::filesystem::is_directory(dir), ErrorCode::kInvalidArgument,
+            "-o {}: output directory '{}' does not exist", path, dir.string());
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump() << std::endl; }

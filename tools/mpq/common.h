@@ -10,6 +10,7 @@
 #include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
 #include "mpq/quant/quant_sim.h"
+#include "mpq/sensitivity/metric.h"
 
 namespace mpq::cli {
 
@@ -67,6 +68,23 @@ struct QuantFlags {
                         const DataFlags& data, bool progress) const;
 };
 
+// The flags `sensitivity`, `search` and `compress` share to run a metric.
+struct SensitivityFlags {
+  std::string metric = "bn_scale";
+  sensitivity::Options options;
+  std::string labels = "data";
+  int64_t data_count = 0;  // 0: the metric's default
+
+  void add(CLI::App& app);
+  // Opens the data when the metric needs it (the first --data-count images) and runs it.
+  sensitivity::Report run(const ir::Graph& model, const std::string& model_path, DataFlags data,
+                          bool progress) const;
+};
+void print_report(const sensitivity::Report& report);
+
+// Fails (before any long work) when PATH's directory does not exist.
+void check_output_dir(const std::string& path);
+
 // Prints `j` on stdout as one line.
 void print_json(const nlohmann::json& j);
 
@@ -75,5 +93,7 @@ void add_inspect(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_train(CLI::App& app);
 void add_quantize(CLI::App& app);
+void add_sensitivity(CLI::App& app);
+void add_search(CLI::App& app);
 
 }  // namespace mpq::cli

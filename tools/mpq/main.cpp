@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   mpq::cli::add_eval(app);
   mpq::cli::add_train(app);
   mpq::cli::add_quantize(app);
+  mpq::cli::add_sensitivity(app);
+  mpq::cli::add_search(app);
   app.parse_complete_callback([&] { at::set_num_threads(threads); });
 
   try {

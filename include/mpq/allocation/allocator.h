@@ -1,0 +1,53 @@
+// Bit allocation under budgets (DESIGN.md section 5). One file per allocator under
+// src/allocation/allocators/, registered by name:  MPQ_REGISTER(Allocator, "ilp", Ilp);
+//
+// Every allocator returns a plan that meets every budget (cost ≤ budget, checked exactly after
+// solving); an infeasible budget is an error that states the smallest feasible value.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mpq/allocation/bit_plan.h"
+#include "mpq/allocation/cost_model.h"
+#include "mpq/core/registry.h"
+#include "mpq/sensitivity/metric.h"
+
+namespace mpq::allocation {
+
+struct Problem {
+  const sensitivity::Report* sensitivity = nullptr;
+  const CostModel* costs = nullptr;
+  std::vector<int> w_candidates;  // default: the report's widths
+  std::vector<int> a_candidates = {8};
+  std::vector<Budget> budgets;
+  int first_last_bits = 8;  // pinned layers' (w, a); 0: not pinned
+
+  // The (w, a) options of layer l (pinned layers have one).
+  std::vector<std::pair<int, int>> options(size_t layer) const;
+  // Ω_l(w, a) = Ω_l(w) + Ω_l(a): activation damage at b bits is taken as the weight's damage at
+  // b bits (a heuristic; with one activation width it is a constant and changes nothing).
+  double omega(size_t layer, int w, int a) const;
+  // Checks the budgets one by one against the cheapest plan; throws stating the smallest
+  // feasible value of the first that cannot be met.
+  void check_feasible() const;
+  bool meets(const BitPlan& plan) const;
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  virtual BitPlan allocate(const Problem& problem) const = 0;
+};
+
+BitPlan allocate(const std::string& allocator, const Problem& problem);
+
+// Lowers widths greedily (least Ω increase per unit of cost saved) until every budget is met.
+void repair(const Problem& problem, BitPlan& plan);
+
+// Pareto sweep: `points` budgets of the first budget's kind, from the smallest feasible to the
+// all-8-bit cost, each solved by the ILP. Returns [{budget, plan, predicted, omega}].
+nlohmann::json pareto(const Problem& problem, int points);
+
+}  // namespace mpq::allocation

@@ -1,0 +1,80 @@
+// Layer sensitivity (DESIGN.md section 4): Ω_l(b), the expected damage of quantizing layer l's
+// weights to b bits, for every quantized layer and candidate width. One file per metric under
+// src/sensitivity/metrics/, registered by name:  MPQ_REGISTER(Metric, "bn_scale", BnScale);
+//
+// Most metrics are an importance per layer times the weight's rounding error:
+//   Ω_l(b) = I_l · ‖Q_b(W_l) − W_l‖² / n_l
+// with ΔW from the BN-folded weight, per-channel symmetric grids scaled by max |w| (data-free,
+// fast, and the same for every metric, so metrics differ only in I_l).
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "mpq/core/registry.h"
+#include "mpq/data/dataset.h"
+#include "mpq/ir/graph.h"
+
+namespace mpq::sensitivity {
+
+struct Options {
+  std::vector<int> candidates = {2, 3, 4, 5, 6, 8};
+  uint64_t seed = 0;                // random, and Hutchinson's probe vectors
+  int hutchinson_samples = 50;      // hessian_trace: at most this many probes
+  double hutchinson_tolerance = 1e-3;  // stop when the running mean moves less (relative)
+  std::string fallback;             // bn_scale on a model without BN: use this metric instead
+  bool labels_from_model = false;   // imprint: the float model's predictions as labels
+  double epsilon = 0.5;             // coding_length: distortion ε
+  bool progress = true;
+};
+
+struct Report {
+  std::string metric, model;
+  std::vector<std::string> layers;
+  std::vector<int64_t> params;
+  std::vector<int> bits;                   // candidate widths, ascending
+  std::vector<std::vector<double>> omega;  // [layer][width index]
+  std::vector<double> importance;          // I_l, when the metric has one
+  nlohmann::json details = nlohmann::json::object();  // convergence, accuracy profile, ...
+  double seconds = 0;
+
+  // Ω of `layer` at `bits` (a candidate width; wider than every candidate: 0).
+  double omega_at(size_t layer, int bits) const;
+};
+
+struct Context {
+  const ir::Graph& model;              // as imported: BN kept when the file has it
+  const data::Loader* data = nullptr;  // calibration data, for metrics that need it
+  Options options;
+};
+
+class Metric {
+ public:
+  virtual ~Metric() = default;
+  virtual bool needs_data() const { return false; }
+  virtual Report compute(const Context& ctx) const = 0;
+};
+
+// Runs the named metric: checks it gets data if it needs it, times it, fills the common fields.
+Report compute(const std::string& metric, const Context& ctx);
+
+nlohmann::json to_json(const Report& report);
+Report report_from_json(const nlohmann::json& j, const std::string& source);
+void save_report(const Report& report, const std::string& path);
+Report load_report(const std::string& path);
+
+// What the metrics share: the BN-folded weights of the quantized layers and their rounding
+// errors ‖Q_b(W_l) − W_l‖² at every candidate width.
+struct LayerWeights {
+  std::vector<ir::LayerInfo> layers;  // of the BN-folded model
+  std::vector<at::Tensor> weights;
+  std::vector<int> axis;
+};
+LayerWeights folded_weights(const ir::Graph& model);
+std::vector<std::vector<double>> weight_errors(const LayerWeights& w, const std::vector<int>& bits);
+// A report with Ω_l(b) = importance_l · errors[l][b] / (per_element ? n_l : 1).
+Report importance_report(const LayerWeights& w, const std::vector<int>& bits,
+                         std::vector<double> importance, bool per_element);
+
+}  // namespace mpq::sensitivity

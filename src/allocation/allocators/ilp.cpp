@@ -1,0 +1,85 @@
+// ilp: the HAWQ-V3 integer program, solved with GLPK's branch-and-cut (glp_intopt):
+//   minimise Σ_l Σ_o x_lo·Ω_l(o)   subject to   Σ_o x_lo = 1 for every layer,
+//            Σ_l Σ_o x_lo·cost_k(l, o) ≤ budget_k for every budget k,   x binary,
+// over the options o = (w, a) of each layer (pinned layers have one). Rows are scaled by their
+// budget and Ω by its largest value, so GLPK works with numbers near 1; the caller checks the
+// result exactly and repairs the rare tolerance overshoot.
+#include <glpk.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "mpq/allocation/allocator.h"
+#include "mpq/core/error.h"
+
+namespace mpq::allocation {
+namespace {
+
+class Ilp : public Allocator {
+ public:
+  BitPlan allocate(const Problem& p) const override {
+    const auto& layers = p.costs->layers();
+    std::unique_ptr<glp_prob, decltype(&glp_delete_prob)> lp(glp_create_prob(), glp_delete_prob);
+    glp_set_obj_dir(lp.get(), GLP_MIN);
+    int rows = static_cast<int>(layers.size() + p.budgets.size());
+    glp_add_rows(lp.get(), rows);
+    for (size_t l = 0; l < layers.size(); ++l)
+      glp_set_row_bnds(lp.get(), static_cast<int>(l) + 1, GLP_FX, 1.0, 1.0);
+    for (size_t k = 0; k < p.budgets.size(); ++k)
+      glp_set_row_bnds(lp.get(), static_cast<int>(layers.size() + k) + 1, GLP_UP, 0.0, 1.0);
+
+    double omega_scale = 0;
+    for (size_t l = 0; l < layers.size(); ++l)
+      for (auto [w, a] : p.options(l)) omega_scale = std::max(omega_scale, p.omega(l, w, a));
+    if (omega_scale <= 0) omega_scale = 1;
+
+    std::vector<int> ia{0}, ja{0};
+    std::vector<double> ar{0};
+    std::vector<std::pair<size_t, std::pair<int, int>>> columns;
+    for (size_t l = 0; l < layers.size(); ++l)
+      for (auto option : p.options(l)) {
+        int col = glp_add_cols(lp.get(), 1);
+        glp_set_col_kind(lp.get(), col, GLP_BV);
+        glp_set_obj_coef(lp.get(), col, p.omega(l, option.first, option.second) / omega_scale);
+        columns.emplace_back(l, option);
+        ia.push_back(static_cast<int>(l) + 1);
+        ja.push_back(col);
+        ar.push_back(1.0);
+        for (size_t k = 0; k < p.budgets.size(); ++k) {
+          ia.push_back(static_cast<int>(layers.size() + k) + 1);
+          ja.push_back(col);
+          ar.push_back(p.costs->cost(p.budgets[k].kind, l, option.first, option.second) /
+                       p.costs->limit(p.budgets[k]));
+        }
+      }
+    glp_load_matrix(lp.get(), static_cast<int>(ia.size()) - 1, ia.data(), ja.data(), ar.data());
+    glp_iocp parm;
+    glp_init_iocp(&parm);
+    parm.presolve = GLP_ON;
+    parm.msg_lev = GLP_MSG_OFF;
+    parm.tm_lim = 60000;  // ms
+    int rc = glp_intopt(lp.get(), &parm);
+    int status = glp_mip_status(lp.get());
+    MPQ_CHECK(status != GLP_NOFEAS && rc != GLP_ENOPFS && rc != GLP_ENODFS,
+              ErrorCode::kInvalidArgument,
+              "the budgets cannot all be met together with these candidates (each alone is "
+              "feasible; loosen one of them)");
+    MPQ_CHECK(status == GLP_OPT || status == GLP_FEAS, ErrorCode::kInternal,
+              "GLPK did not solve the allocation (glp_intopt {}, status {})", rc, status);
+
+    BitPlan plan;
+    for (size_t l = 0; l < layers.size(); ++l) plan.layers.push_back({layers[l].name, 8, 8});
+    for (size_t c = 0; c < columns.size(); ++c)
+      if (glp_mip_col_val(lp.get(), static_cast<int>(c) + 1) > 0.5) {
+        auto [l, option] = columns[c];
+        plan.layers[l].w_bits = option.first;
+        plan.layers[l].a_bits = option.second;
+      }
+    return plan;
+  }
+};
+
+MPQ_REGISTER(Allocator, "ilp", Ilp);
+
+}  // namespace
+}  // namespace mpq::allocation

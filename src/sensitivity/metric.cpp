@@ -1,0 +1,144 @@
+#include "mpq/sensitivity/metric.h"
+
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "mpq/core/error.h"
+#include "mpq/core/file.h"
+#include "mpq/exec/executor.h"
+#include "mpq/ir/passes.h"
+#include "mpq/quant/quantizer.h"
+
+namespace mpq::sensitivity {
+
+double Report::omega_at(size_t layer, int b) const {
+  for (size_t k = 0; k < bits.size(); ++k)
+    if (bits[k] == b) return omega.at(layer)[k];
+  MPQ_CHECK(b > bits.back(), ErrorCode::kInvalidArgument,
+            "sensitivity report ({}): width {} is not among its candidates", metric, b);
+  return 0.0;
+}
+
+Report compute(const std::string& metric, const Context& ctx) {
+  auto m = Registry<Metric>::create(metric, "sensitivity metric");
+  MPQ_CHECK(!m->needs_data() || ctx.data != nullptr, ErrorCode::kInvalidArgument,
+            "metric '{}' needs data: give --data SPEC (calibration images)", metric);
+  std::vector<int> bits = ctx.options.candidates;
+  std::sort(bits.begin(), bits.end());
+  for (int b : bits)
+    MPQ_CHECK(b >= 2 && b <= 8, ErrorCode::kInvalidArgument,
+              "candidate width {}: sensitivity candidates are 2..8", b);
+  Context sorted{ctx.model, ctx.data, ctx.options};
+  sorted.options.candidates = bits;
+  auto start = std::chrono::steady_clock::now();
+  Report r = m->compute(sorted);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (r.metric.empty()) r.metric = metric;
+  r.model = ctx.model.source;
+  return r;
+}
+
+nlohmann::json to_json(const Report& r) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t l = 0; l < r.layers.size(); ++l) {
+    nlohmann::json omega = nlohmann::json::object();
+    for (size_t k = 0; k < r.bits.size(); ++k) omega[std::to_string(r.bits[k])] = r.omega[l][k];
+    nlohmann::json j{{"name", r.layers[l]}, {"params", r.params[l]}, {"omega", omega}};
+    if (!r.importance.empty()) j["importance"] = r.importance[l];
+    layers.push_back(j);
+  }
+  return {{"metric", r.metric}, {"model", r.model},     {"bits", r.bits},
+          {"layers", layers},   {"details", r.details}, {"seconds", r.seconds}};
+}
+
+Report report_from_json(const nlohmann::json& j, const std::string& source) {
+  Report r;
+  try {
+    r.metric = j.at("metric");
+    r.model = j.value("model", "");
+    r.bits = j.at("bits").get<std::vector<int>>();
+    r.details = j.value("details", nlohmann::json::object());
+    r.seconds = j.value("seconds", 0.0);
+    for (const auto& l : j.at("layers")) {
+      r.layers.push_back(l.at("name"));
+      r.params.push_back(l.at("params"));
+      std::vector<double> omega;
+      for (int b : r.bits) omega.push_back(l.at("omega").at(std::to_string(b)));
+      r.omega.push_back(omega);
+      if (l.contains("importance")) r.importance.push_back(l["importance"]);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail(ErrorCode::kBadFile, "{}: not a sensitivity report: {}", source, e.what());
+  }
+  return r;
+}
+
+void save_report(const Report& report, const std::string& path) {
+  write_file_atomic(path, to_json(report).dump(2) + "\n");
+}
+
+Report load_report(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path, "sensitivity report"));
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(ErrorCode::kBadFile, "{}: not valid JSON: {}", path, e.what());
+  }
+  return report_from_json(j, path);
+}
+
+LayerWeights folded_weights(const ir::Graph& model) {
+  ir::Graph g = model;
+  ir::fold_batch_norm(g);
+  LayerWeights w;
+  w.layers = ir::describe_layers(g, {});  // names and params; MACs are not needed here
+  for (const ir::LayerInfo& l : w.layers) {
+    const ir::Node& node = g.nodes[static_cast<size_t>(l.node)];
+    w.weights.push_back(g.initializer(node.inputs[1]));
+    w.axis.push_back(quant::weight_axis(node.op, node.attr_int("transB", 0) != 0));
+  }
+  return w;
+}
+
+std::vector<std::vector<double>> weight_errors(const LayerWeights& w,
+                                               const std::vector<int>& bits) {
+  // The same grid as quant::weight_scales(..., mse=false) + quantize_weight, in fewer ATen calls
+  // (bn_scale's whole cost is this loop).
+  c10::InferenceMode guard;
+  std::vector<std::vector<double>> out;
+  for (size_t l = 0; l < w.weights.size(); ++l) {
+    at::Tensor m = w.weights[l].to(at::kFloat).transpose(0, w.axis[l]).reshape(
+        {w.weights[l].size(w.axis[l]), -1});
+    at::Tensor maxabs = m.abs().amax(1, true).clamp_min(1e-8);
+    std::vector<double> row;
+    for (int b : bits) {
+      double q = static_cast<double>(quant::weight_range(b).qmax);
+      at::Tensor s = maxabs / q;
+      at::Tensor err = (m * s.reciprocal()).round_().clamp_(-q, q).mul_(s).sub_(m);
+      row.push_back(err.square_().sum().item<double>());
+    }
+    out.push_back(row);
+  }
+  return out;
+}
+
+Report importance_report(const LayerWeights& w, const std::vector<int>& bits,
+                         std::vector<double> importance, bool per_element) {
+  Report r;
+  r.bits = bits;
+  auto errors = weight_errors(w, bits);
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    r.layers.push_back(w.layers[l].name);
+    r.params.push_back(w.layers[l].params);
+    double scale = importance[l] / (per_element ? static_cast<double>(w.layers[l].params) : 1.0);
+    std::vector<double> row;
+    for (double e : errors[l]) row.push_back(scale * e);
+    r.omega.push_back(row);
+  }
+  r.importance = std::move(importance);
+  return r;
+}
+
+}  // namespace mpq::sensitivity
