@@ -29,7 +29,7 @@ bool reusable(const at::Tensor& t) {
   return t.defined() && t.use_count() == 1 && t.storage().use_count() == 1 &&
          !(at::GradMode::is_enabled() && t.requires_grad());
 }
-Executor::Executor(const ir::Graph& graph, ExecOptions options) : graph_(graph) {
+Executor::Executor(const ir::Graph& graph, ExecOptions options) : graph_(graph), options_(options) {
   kernels_.reserve(graph.nodes.size());
   for (const ir::Node& node : graph.nodes) {
     MPQ_CHECK(Registry<OpDef>::contains(node.op), ErrorCode::kUnsupported,
@@ -75,7 +75,7 @@ Tensors Executor::run(const Tensors& inputs) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     // Images run channels-last: oneDNN's fast layout for convolutions on CPU.
     const at::Tensor& x = inputs[i];
-    env_[graph_.inputs[i]] = x.dim() == 4 && x.scalar_type() == at::kFloat
+    env_[graph_.inputs[i]] = options_.channels_last && x.dim() == 4 && x.scalar_type() == at::kFloat
                                  ? x.contiguous(at::MemoryFormat::ChannelsLast)
                                  : x;
     if (hook_ && captured_[graph_.inputs[i]]) hook_(graph_.inputs[i], inputs[i]);

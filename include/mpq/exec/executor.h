@@ -20,6 +20,9 @@ namespace mpq::exec {
 
 struct ExecOptions {
   bool training = false;  // BatchNormalization in training mode (batch statistics)
+  // 4-D float inputs run channels-last (oneDNN's fast layout); double backward (Hessian-vector
+  // products) is faster in NCHW, where ATen's convolution double backward has fast kernels.
+  bool channels_last = true;
 };
 
 class Executor {
@@ -44,6 +47,7 @@ class Executor {
 
  private:
   const ir::Graph& graph_;
+  ExecOptions options_;
   std::vector<Kernel> kernels_;
   std::vector<std::vector<int>> release_after_;  // per node: values whose last reader it is
   std::vector<bool> captured_;

@@ -8,10 +8,10 @@
 // setting); the first-order graph of every batch is built once and reused by every probe, so a
 // probe costs one double backward per batch; negative traces (a non-convex point) are clamped
 // to a small positive value so the ILP stays meaningful.
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/autograd.h>
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <cmath>
 
 #include "mpq/core/progress.h"
@@ -36,7 +36,9 @@ class HessianTrace : public Metric {
       w = w.detach().clone().requires_grad_(true);
       params.push_back(w);
     }
-    exec::Executor executor(g);
+    exec::ExecOptions exec_options;
+    exec_options.channels_last = false;  // NCHW double backward: 0.9 vs 1.1 s per probe here
+    exec::Executor executor(g, exec_options);
     const data::Loader& data = *ctx.data;
     // First-order gradients of every batch with their graphs kept for the double backward.
     std::vector<std::vector<at::Tensor>> grads;
@@ -79,7 +81,8 @@ class HessianTrace : public Metric {
           change = std::max(change, std::abs(next - mean[l]) / std::max(std::abs(next), 1e-12));
         mean[l] = next;
       }
-      history.push_back({{"samples", samples}, {"max_relative_change", samples > 1 ? change : 1.0}});
+      history.push_back(
+          {{"samples", samples}, {"max_relative_change", samples > 1 ? change : 1.0}});
       bar.advance(1, fmt::format("max change {:.2e}", samples > 1 ? change : 1.0));
       if (samples > 1 && change < ctx.options.hutchinson_tolerance) break;
     }
