@@ -107,19 +107,18 @@ std::vector<std::vector<double>> weight_errors(const LayerWeights& w,
   // The same grid as quant::weight_scales(..., mse=false) + quantize_weight, in fewer ATen calls
   // (bn_scale's whole cost is this loop).
   c10::InferenceMode guard;
+  std::vector<double> qmax;
+  for (int b : bits) qmax.push_back(static_cast<double>(quant::weight_range(b).qmax));
+  at::Tensor q = at::tensor(qmax, at::kFloat).view({-1, 1, 1});  // [bits, 1, 1]
   std::vector<std::vector<double>> out;
   for (size_t l = 0; l < w.weights.size(); ++l) {
+    // All widths at once: [bits, C, K].
     at::Tensor m = w.weights[l].to(at::kFloat).transpose(0, w.axis[l]).reshape(
-        {w.weights[l].size(w.axis[l]), -1});
-    at::Tensor maxabs = m.abs().amax(1, true).clamp_min(1e-8);
-    std::vector<double> row;
-    for (int b : bits) {
-      double q = static_cast<double>(quant::weight_range(b).qmax);
-      at::Tensor s = maxabs / q;
-      at::Tensor err = (m * s.reciprocal()).round_().clamp_(-q, q).mul_(s).sub_(m);
-      row.push_back(err.square_().sum().item<double>());
-    }
-    out.push_back(row);
+        {1, w.weights[l].size(w.axis[l]), -1});
+    at::Tensor s = m.abs().amax(2, true).clamp_min(1e-8) / q;
+    at::Tensor err = at::min(at::max((m / s).round_(), -q), q).mul_(s).sub_(m);
+    at::Tensor sums = err.square_().sum({1, 2}).to(at::kDouble).contiguous();
+    out.emplace_back(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
   }
   return out;
 }
