@@ -111,6 +111,8 @@ void QuantFlags::add(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--rounding", rounding, "weight rounding: " + Registry<quant::Rounding>::list())
       ->capture_default_str();
+  app.add_option("--iters", iters, "adaround/attention: iterations per layer (default 1000)")
+      ->check(CLI::PositiveNumber);
 }
 
 allocation::BitPlan QuantFlags::make_plan(const ir::Graph& model,
@@ -157,6 +159,7 @@ quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& mod
   sim.calibrate(*c.loader, options);
   quant::RoundingOptions ropts;
   ropts.progress = progress;
+  ropts.iters = iters;
   rounder->apply(sim, *c.loader, ropts);
   return sim;
 }

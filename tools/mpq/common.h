@@ -58,6 +58,7 @@ struct QuantFlags {
   double percentile = 99.99;
   std::string weight_observer = "mse";
   std::string rounding = "nearest";
+  int64_t iters = 0;  // learned rounding: iterations per layer (0: the method's default)
 
   void add(CLI::App& app);
   bool given() const { return !plan.empty() || w_bits > 0 || a_bits > 0; }

@@ -1,0 +1,81 @@
+// attention (Attention Round): every weight may take any level k of its grid [qmin, qmax]. A
+// continuous V per weight (initialised to W/s, clipped to the grid) sets a Gaussian attention
+// over the levels, π_k = softmax_k(−(V − k)²/(2σ²)), and the weight used is s·Σ_k π_k·k
+// (deterministic) or s·k with k drawn from π, the gradient taken through the expectation
+// (stochastic, straight-through). V is optimised with Adam (lr 5e-3, in grid units) on the
+// layer reconstruction loss; the result is round(clip(V)).
+//
+// σ schedule: σ_t = σ_0·(σ_end/σ_0)^t for progress t in [0, 1], σ_0 = 1.0 and σ_end = 0.05:
+// geometric, so the attention spends equal numbers of iterations at every scale. At σ = 1
+// a weight still draws on levels two and three steps away (its gradient can carry it past the
+// nearest pair, which AdaRound cannot do); by σ ≈ 0.3 only the two neighbours matter; at
+// σ = 0.05 a weight at distance d < 0.45 from its nearest level gives the next level a weight
+// below exp(−(1 − 2d)/(2σ²)) < e^−20, so the final hard rounding changes the loss by almost
+// nothing except for the few weights still within 0.05 of a midpoint.
+#include "reconstruction.h"
+
+namespace mpq::quant {
+namespace {
+
+constexpr double kSigmaStart = 1.0, kSigmaEnd = 0.05;
+
+class AttentionVariable : public SoftRounding {
+ public:
+  explicit AttentionVariable(bool stochastic) : stochastic_(stochastic) {}
+  at::Tensor init(const at::Tensor& w_over_s, IntRange range) override {
+    range_ = range;
+    levels_ = at::arange(range.qmin, range.qmax + 1, at::kFloat);
+    return w_over_s.clamp(range.qmin, range.qmax);
+  }
+  at::Tensor soft(const at::Tensor& v, double t) override {
+    double sigma = kSigmaStart * std::pow(kSigmaEnd / kSigmaStart, t);
+    at::Tensor d = v.unsqueeze(-1) - levels_;  // [..., K]
+    at::Tensor pi = at::softmax(-d.square() / (2 * sigma * sigma), -1);
+    at::Tensor expect = (pi * levels_).sum(-1);
+    if (!stochastic_) return expect;
+    at::Tensor k = at::multinomial(pi.detach().reshape({-1, levels_.numel()}), 1)
+                       .reshape(v.sizes())
+                       .to(at::kFloat) +
+                   range_.qmin;
+    return expect + (k - expect).detach();  // straight-through: forward k, gradient of E[k]
+  }
+  at::Tensor regularizer(const at::Tensor&, double) override { return at::zeros({}); }
+  at::Tensor hard(const at::Tensor& v) override {
+    return v.clamp(range_.qmin, range_.qmax).round().to(at::kChar);
+  }
+
+ private:
+  bool stochastic_;
+  IntRange range_;
+  at::Tensor levels_;
+};
+
+class Attention : public Rounding {
+ public:
+  explicit Attention(bool stochastic = false) : stochastic_(stochastic) {}
+  void apply(QuantSim& sim, const data::Loader& calib,
+             const RoundingOptions& options) const override {
+    ReconstructionOptions r;
+    if (options.iters > 0) r.iters = options.iters;
+    r.lr = 5e-3;
+    r.progress = options.progress;
+    bool stochastic = stochastic_;
+    reconstruct_layers(
+        sim, calib, r, [stochastic] { return std::make_unique<AttentionVariable>(stochastic); },
+        stochastic ? "attention-stochastic" : "attention");
+  }
+
+ private:
+  bool stochastic_;
+};
+
+class AttentionStochastic : public Attention {
+ public:
+  AttentionStochastic() : Attention(true) {}
+};
+
+MPQ_REGISTER(Rounding, "attention", Attention);
+MPQ_REGISTER(Rounding, "attention-stochastic", AttentionStochastic);
+
+}  // namespace
+}  // namespace mpq::quant
