@@ -112,7 +112,9 @@ BitPlan allocate(const std::string& allocator, const Problem& problem) {
   plan.budget = budget;
   plan.budget["allocator"] = allocator;
   plan.budget["metric"] = problem.sensitivity->metric;
+  nlohmann::json notes = plan.predicted;
   plan.predicted = problem.costs->predicted(plan);
+  if (notes.is_object()) plan.predicted.update(notes);
   double omega = 0;
   for (size_t l = 0; l < plan.layers.size(); ++l)
     omega += problem.omega(l, plan.layers[l].w_bits, plan.layers[l].a_bits);

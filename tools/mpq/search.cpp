@@ -125,8 +125,11 @@ void add_search(CLI::App& app) {
       fmt::print("budget {}: {} ≤ {}\n", b.text,
                  allocation::format_cost(b.kind, costs.total(b.kind, plan)),
                  allocation::format_cost(b.kind, b.limit));
-    fmt::print("{} sensitivity {:.3f} s, {} allocation {:.3f} s\n", report.metric, sens_seconds,
-               o->allocator, alloc_seconds);
+    fmt::print("{} sensitivity {:.3f} s, {} allocation {:.3f} s{}\n", report.metric, sens_seconds,
+               o->allocator, alloc_seconds,
+               plan.predicted.contains("ilp")
+                   ? " (" + plan.predicted["ilp"].get<std::string>() + ")"
+                   : "");
     if (!o->out.empty()) fmt::print("wrote {}\n", o->out);
   });
 }

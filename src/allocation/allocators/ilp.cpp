@@ -2,8 +2,8 @@
 //   minimise Σ_l Σ_o x_lo·Ω_l(o)   subject to   Σ_o x_lo = 1 for every layer,
 //            Σ_l Σ_o x_lo·cost_k(l, o) ≤ budget_k for every budget k,   x binary,
 // over the options o = (w, a) of each layer (pinned layers have one). Rows are scaled by their
-// budget and Ω by its largest value, so GLPK works with numbers near 1; the caller checks the
-// result exactly and repairs the rare tolerance overshoot.
+// budget and Ω by its largest value, so GLPK works with numbers near 1; dominated options are
+// dropped first; the caller checks the result exactly and repairs the rare tolerance overshoot.
 #include <glpk.h>
 
 #include <algorithm>
@@ -14,6 +14,33 @@
 
 namespace mpq::allocation {
 namespace {
+
+// Options no better in Ω and no cheaper in any budget than another option of the same layer
+// can never be in an optimal plan; dropping them keeps the program small (with a size budget
+// and several activation widths, only the widest activation survives).
+std::vector<std::pair<int, int>> undominated(const Problem& p, size_t l) {
+  auto options = p.options(l);
+  std::vector<std::pair<int, int>> kept;
+  for (size_t i = 0; i < options.size(); ++i) {
+    bool dominated = false;
+    for (size_t j = 0; j < options.size() && !dominated; ++j) {
+      if (i == j) continue;
+      auto [wi, ai] = options[i];
+      auto [wj, aj] = options[j];
+      double oi = p.omega(l, wi, ai), oj = p.omega(l, wj, aj);
+      bool no_worse = oj <= oi, strictly = oj < oi;
+      for (const Budget& b : p.budgets) {
+        double ci = p.costs->cost(b.kind, l, wi, ai), cj = p.costs->cost(b.kind, l, wj, aj);
+        no_worse = no_worse && cj <= ci;
+        strictly = strictly || cj < ci;
+      }
+      // Equal options: keep the first only.
+      dominated = no_worse && (strictly || j < i);
+    }
+    if (!dominated) kept.push_back(options[i]);
+  }
+  return kept;
+}
 
 class Ilp : public Allocator {
  public:
@@ -37,7 +64,7 @@ class Ilp : public Allocator {
     std::vector<double> ar{0};
     std::vector<std::pair<size_t, std::pair<int, int>>> columns;
     for (size_t l = 0; l < layers.size(); ++l)
-      for (auto option : p.options(l)) {
+      for (auto option : undominated(p, l)) {
         int col = glp_add_cols(lp.get(), 1);
         glp_set_col_kind(lp.get(), col, GLP_BV);
         glp_set_obj_coef(lp.get(), col, p.omega(l, option.first, option.second) / omega_scale);
@@ -57,7 +84,10 @@ class Ilp : public Allocator {
     glp_init_iocp(&parm);
     parm.presolve = GLP_ON;
     parm.msg_lev = GLP_MSG_OFF;
-    parm.tm_lim = 60000;  // ms
+    parm.tm_lim = 10000;   // ms; then the best plan found (noted in the plan)
+    parm.mip_gap = 1e-4;   // relative: optimal for any practical purpose
+    parm.mir_cuts = GLP_ON;  // knapsack-like budget rows: MIR and cover cuts close the gap fast
+    parm.cov_cuts = GLP_ON;
     int rc = glp_intopt(lp.get(), &parm);
     int status = glp_mip_status(lp.get());
     MPQ_CHECK(status != GLP_NOFEAS && rc != GLP_ENOPFS && rc != GLP_ENODFS,
@@ -68,6 +98,8 @@ class Ilp : public Allocator {
               "GLPK did not solve the allocation (glp_intopt {}, status {})", rc, status);
 
     BitPlan plan;
+    plan.predicted["ilp"] = rc == GLP_ETMLIM ? "best plan found in 10 s (not proven optimal)"
+                                             : "optimal (gap <= 1e-4)";
     for (size_t l = 0; l < layers.size(); ++l) plan.layers.push_back({layers[l].name, 8, 8});
     for (size_t c = 0; c < columns.size(); ++c)
       if (glp_mip_col_val(lp.get(), static_cast<int>(c) + 1) > 0.5) {
