@@ -3,7 +3,7 @@
 // initialised so that h(V) = W/s − ⌊W/s⌋. Loss: layer reconstruction + λ·Σ(1 − |2h(V) − 1|^β)
 // with λ = 0.01, no regulariser for the first 20% of iterations, then β annealed linearly from
 // 20 to 2; the result is ⌊W/s⌋ + [h(V) ≥ 0.5].
-#include "reconstruction.h"
+#include "mpq/quant/reconstruction.h"
 
 namespace mpq::quant {
 namespace {
@@ -54,4 +54,6 @@ class AdaRound : public Rounding {
 MPQ_REGISTER(Rounding, "adaround", AdaRound);
 
 }  // namespace
+
+std::unique_ptr<SoftRounding> adaround_variable() { return std::make_unique<AdaRoundVariable>(); }
 }  // namespace mpq::quant

@@ -12,7 +12,7 @@
 // σ = 0.05 a weight at distance d < 0.45 from its nearest level gives the next level a weight
 // below exp(−(1 − 2d)/(2σ²)) < e^−20, so the final hard rounding changes the loss by almost
 // nothing except for the few weights still within 0.05 of a midpoint.
-#include "reconstruction.h"
+#include "mpq/quant/reconstruction.h"
 
 namespace mpq::quant {
 namespace {
@@ -78,4 +78,8 @@ MPQ_REGISTER(Rounding, "attention", Attention);
 MPQ_REGISTER(Rounding, "attention-stochastic", AttentionStochastic);
 
 }  // namespace
+
+std::unique_ptr<SoftRounding> attention_variable(bool stochastic) {
+  return std::make_unique<AttentionVariable>(stochastic);
+}
 }  // namespace mpq::quant

@@ -1,4 +1,4 @@
-#include "reconstruction.h"
+#include "mpq/quant/reconstruction.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>

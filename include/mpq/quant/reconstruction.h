@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "mpq/quant/rounding.h"
 
@@ -36,6 +37,10 @@ struct ReconstructionOptions {
 };
 
 using SoftRoundingFactory = std::function<std::unique_ptr<SoftRounding>()>;
+
+// The variables of the two learned methods (src/quant/rounding/adaround.cpp, attention.cpp).
+std::unique_ptr<SoftRounding> adaround_variable();
+std::unique_ptr<SoftRounding> attention_variable(bool stochastic);
 
 // Rounds every quantized weight of `sim` this way, layer by layer; returns per-layer
 // {name, loss before (nearest), loss after}.
