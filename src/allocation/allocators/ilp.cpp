@@ -88,7 +88,9 @@ class Ilp : public Allocator {
     parm.mip_gap = 1e-4;   // relative: optimal for any practical purpose
     parm.mir_cuts = GLP_ON;  // knapsack-like budget rows: MIR and cover cuts close the gap fast
     parm.cov_cuts = GLP_ON;
+    int terminal = glp_term_out(GLP_OFF);  // the cut generators print even at GLP_MSG_OFF
     int rc = glp_intopt(lp.get(), &parm);
+    glp_term_out(terminal);
     int status = glp_mip_status(lp.get());
     MPQ_CHECK(status != GLP_NOFEAS && rc != GLP_ENOPFS && rc != GLP_ENODFS,
               ErrorCode::kInvalidArgument,
