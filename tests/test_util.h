@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 
+#include "mpq/core/error.h"
 #include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
 
@@ -72,6 +74,16 @@ inline data::Loader loader_for(const data::Dataset& dataset, int64_t batch = 16)
   spec.text = "memory";
   std::vector<double> mean(dataset.image(0).size(0), 0.5), std(mean.size(), 0.25);
   return data::Loader(dataset, spec, data::Preprocess{0, 0, mean, std}, batch);
+}
+
+// The message of the mpq::Error `f` throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 inline std::filesystem::path temp_dir(const std::string& name) {

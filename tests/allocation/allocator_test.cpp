@@ -66,14 +66,7 @@ Problem problem(const sensitivity::Report& r, const CostModel& costs,
   return p;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(Ilp, TheMoreSensitiveLayerGetsMoreBitsAndTheBudgetIsMetExactly) {
   Synthetic s = synthetic({1, 1, 10, 1});

@@ -18,14 +18,7 @@ std::vector<ir::LayerInfo> three_layers() {
   return layers;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(BitPlan, UniformPinsFirstAndLastLayers) {
   BitPlan p = uniform_plan(three_layers(), 3, 4);

@@ -15,14 +15,7 @@
 namespace mpq {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 void write_cifar(const std::string& path, const std::vector<uint8_t>& labels) {
   std::ofstream out(path, std::ios::binary);

@@ -161,14 +161,7 @@ TEST_F(QuantizedExport, BadFilesAndPathsFailCleanly) {
   save_packed(q, sim, path);
   std::string bytes = read_file(path, "model");
 
-  auto error_of = [](const std::function<void()>& f) -> std::string {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "";
-  };
+  using test::error_of;
   std::string truncated = (dir / "truncated.mpq").string();
   write_file_atomic(truncated, bytes.substr(0, bytes.size() - 10));
   EXPECT_NE(error_of([&] { load_packed(truncated); }).find("runs past the end of the file"),

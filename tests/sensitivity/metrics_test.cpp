@@ -44,14 +44,7 @@ Options quiet() {
   return o;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(BnScale, ReadsGammaAndOmegaFallsWithWidth) {
   ir::Graph g = bn_model();

@@ -26,9 +26,7 @@ std::string output_prefix(const std::string& out, const std::string& model_path)
     if (prefix.size() > std::strlen(ext) &&
         prefix.compare(prefix.size() - std::strlen(ext), std::string::npos, ext) == 0)
       prefix.resize(prefix.size() - std::strlen(ext));
-  std::filesystem::path dir = std::filesystem::path(prefix).parent_path();
-  MPQ_CHECK(dir.empty() || std::filesystem::is_directory(dir), ErrorCode::kInvalidArgument,
-            "-o {}: output directory '{}' does not exist", out, dir.string());
+  check_output_dir(prefix);
   return prefix;
 }
 
