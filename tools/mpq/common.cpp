@@ -75,10 +75,14 @@ data::Preprocess DataFlags::preprocess(const ir::Graph& model, const std::string
   return p;
 }
 
-Data open_data(const DataFlags& flags, const ir::Graph& model) {
+Data open_data(const DataFlags& flags, const ir::Graph& model, int64_t first) {
   Data d;
   d.spec = data::parse_spec(flags.spec);
   d.dataset = data::open_dataset(d.spec);
+  if (first > 0 && d.spec.count < 0 && d.dataset->size() > first) {
+    d.spec.count = first;
+    d.spec.text += fmt::format("@{}", first);
+  }
   data::Preprocess pre = flags.preprocess(model, d.spec.kind);
   d.loader = std::make_unique<data::Loader>(*d.dataset, d.spec, pre, flags.batch);
   eval::check_data_fits(model, *d.dataset, *d.loader, pre, d.spec.text);
@@ -144,10 +148,7 @@ quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& mod
               "cifar10:calib_train_5085.bin");
     calib_flags.spec = kFashionTrain;
   }
-  if (data::parse_spec(calib_flags.spec).count < 0 &&
-      data::open_dataset(data::parse_spec(calib_flags.spec))->size() > calib_count)
-    calib_flags.spec += fmt::format("@{}", calib_count);  // the first --calib-count images
-  Data c = open_data(calib_flags, model);
+  Data c = open_data(calib_flags, model, calib_count);  // the first --calib-count images
   quant::QuantSim sim(model, p, plan.empty() ? "--w-bits/--a-bits" : plan);
   log_line(fmt::format("calibrating on {} ({} images), {} ranges, {} weight scales", c.spec.text,
                        c.loader->size(), observer, weight_observer));

@@ -44,7 +44,8 @@ struct Data {
   std::unique_ptr<data::Dataset> dataset;
   std::unique_ptr<data::Loader> loader;
 };
-Data open_data(const DataFlags& flags, const ir::Graph& model);
+// `first`: when the spec has no @N, use only its first `first` images (0: all of them).
+Data open_data(const DataFlags& flags, const ir::Graph& model, int64_t first = 0);
 
 // The quantization flags `quantize` and `eval --plan` share: the plan (a file or uniform
 // widths), calibration data (with the --data preprocessing flags), observer and rounding.

@@ -5,7 +5,8 @@ __asm__(
     ".global mpq_embedded_model\n"
     ".balign 16\n"
     "mpq_embedded_model:\n"
-    ".incbin \"" MPQ_EMBEDDED_MODEL "\"\n"
+    ".incbin \"" MPQ_EMBEDDED_MODEL
+    "\"\n"
     ".global mpq_embedded_model_end\n"
     "mpq_embedded_model_end:\n"
     ".byte 0\n"

@@ -69,6 +69,8 @@ void add_quantize(CLI::App& app) {
     int64_t float_bytes = o->model.empty() ? 0 : std::filesystem::file_size(o->model);
     int64_t payload = 0;
     for (const auto& t : packed.tensors) payload += t.bytes;
+    std::vector<ir::LayerInfo> infos;
+    for (const auto& l : sim.layers()) infos.push_back(l.info);
     nlohmann::json layers = nlohmann::json::array();
     for (size_t i = 0; i < sim.layers().size(); ++i) {
       const quant::QuantLayer& l = sim.layers()[i];
@@ -84,24 +86,17 @@ void add_quantize(CLI::App& app) {
       if (l.quantizes_input()) j["input_range"] = {l.encoding.min, l.encoding.max};
       layers.push_back(j);
     }
-    nlohmann::json result{
-        {"model", sim.plan().model},
-        {"outputs",
-         {{"mpq", prefix + ".mpq"},
-          {"qcdq", prefix + ".qcdq.onnx"},
-          {"encodings", prefix + ".encodings.json"},
-          {"plan", prefix + ".plan.json"}}},
-        {"layers", layers},
-        {"avg_w_bits", allocation::average_w_bits(sim.plan(),
-                                                  [&] {
-                                                    std::vector<ir::LayerInfo> infos;
-                                                    for (const auto& l : sim.layers())
-                                                      infos.push_back(l.info);
-                                                    return infos;
-                                                  }())},
-        {"mpq_bytes", packed.file_bytes},
-        {"weight_bytes", payload},
-        {"float_onnx_bytes", float_bytes}};
+    nlohmann::json result{{"model", sim.plan().model},
+                          {"outputs",
+                           {{"mpq", prefix + ".mpq"},
+                            {"qcdq", prefix + ".qcdq.onnx"},
+                            {"encodings", prefix + ".encodings.json"},
+                            {"plan", prefix + ".plan.json"}}},
+                          {"layers", layers},
+                          {"avg_w_bits", allocation::average_w_bits(sim.plan(), infos)},
+                          {"mpq_bytes", packed.file_bytes},
+                          {"weight_bytes", payload},
+                          {"float_onnx_bytes", float_bytes}};
     if (!o->data.spec.empty() || o->model.empty()) {
       if (o->data.spec.empty()) o->data.spec = kFashionTest;
       Data d = open_data(o->data, model);

@@ -30,8 +30,9 @@ void add_search(CLI::App& app) {
   cmd->add_option("model", o->model, "ONNX model (default: the embedded Fashion-MNIST model)");
   o->flags.add(*cmd);
   o->data.add(*cmd, "data for the metrics that need it");
-  cmd->add_option("--sensitivity", o->report, "use this report (mpq sensitivity -o) instead of "
-                                              "running --metric");
+  cmd->add_option("--sensitivity", o->report,
+                  "use this report (mpq sensitivity -o) instead of "
+                  "running --metric");
   cmd->add_option("--budget", o->budgets,
                   "KIND=VALUE, repeatable: size=60KB, bops=1.2G, latency=5ms, energy=40uJ, "
                   "avg-w-bits=3 (default avg-w-bits=4)");
@@ -87,19 +88,23 @@ void add_search(CLI::App& app) {
       nlohmann::json result{{"metric", report.metric}, {"frontier", frontier}, {"seconds", secs}};
       if (!o->out.empty()) write_file_atomic(o->out, result.dump(2) + "\n");
       if (o->json) return print_json(result);
-      fmt::print("{:>14}  {:>12}  {:>14}  {:>10}  {:>12}\n", budgets[0].text.substr(0, budgets[0].text.find('=')),
-                 "size", "BOPs", "avg bits", "Σ Ω");
+      fmt::print("{:>14}  {:>12}  {:>14}  {:>10}  {:>12}\n",
+                 budgets[0].text.substr(0, budgets[0].text.find('=')), "size", "BOPs", "avg bits",
+                 "Σ Ω");
       for (const auto& pt : frontier)
-        fmt::print("{:>14.4g}  {:>12}  {:>14.4g}  {:>10.3f}  {:>12.4g}\n", pt["budget"].get<double>(),
-                   allocation::format_cost(allocation::CostKind::kSize, pt["predicted"]["size_bytes"]),
-                   pt["predicted"]["bops"].get<double>(), pt["predicted"]["avg_w_bits"].get<double>(),
-                   pt["predicted"]["omega"].get<double>());
-      fmt::print("pareto sweep with {} ({} points): {:.2f} s\n", report.metric, frontier.size(), secs);
+        fmt::print(
+            "{:>14.4g}  {:>12}  {:>14.4g}  {:>10.3f}  {:>12.4g}\n", pt["budget"].get<double>(),
+            allocation::format_cost(allocation::CostKind::kSize, pt["predicted"]["size_bytes"]),
+            pt["predicted"]["bops"].get<double>(), pt["predicted"]["avg_w_bits"].get<double>(),
+            pt["predicted"]["omega"].get<double>());
+      fmt::print("pareto sweep with {} ({} points): {:.2f} s\n", report.metric, frontier.size(),
+                 secs);
       if (!o->out.empty()) fmt::print("wrote {}\n", o->out);
       return;
     }
     allocation::BitPlan plan = allocation::allocate(o->allocator, p);
-    double alloc_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    double alloc_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
     plan.model = o->model.empty() ? kEmbeddedName : o->model;
     plan.predicted["sensitivity_seconds"] = sens_seconds;
     plan.predicted["allocation_seconds"] = alloc_seconds;
@@ -113,14 +118,15 @@ void add_search(CLI::App& app) {
       fmt::print("{:<{}}  {:>9}  {:>2}  {:>2}  {:>10.3g}\n", plan.layers[l].name, width,
                  costs.layers()[l].params, plan.layers[l].w_bits, plan.layers[l].a_bits,
                  p.omega(l, plan.layers[l].w_bits, plan.layers[l].a_bits));
-    fmt::print("\npredicted: size {}, {:.4g} GBOPs, energy {}, average weight width {:.3f} bits{}\n",
-               allocation::format_cost(allocation::CostKind::kSize, plan.predicted["size_bytes"]),
-               plan.predicted["bops"].get<double>() / 1e9,
-               allocation::format_cost(allocation::CostKind::kEnergy, plan.predicted["energy_pj"]),
-               plan.predicted["avg_w_bits"].get<double>(),
-               costs.has_latency()
-                   ? fmt::format(", latency {:.4g} ms", plan.predicted["latency_ms"].get<double>())
-                   : "");
+    fmt::print(
+        "\npredicted: size {}, {:.4g} GBOPs, energy {}, average weight width {:.3f} bits{}\n",
+        allocation::format_cost(allocation::CostKind::kSize, plan.predicted["size_bytes"]),
+        plan.predicted["bops"].get<double>() / 1e9,
+        allocation::format_cost(allocation::CostKind::kEnergy, plan.predicted["energy_pj"]),
+        plan.predicted["avg_w_bits"].get<double>(),
+        costs.has_latency()
+            ? fmt::format(", latency {:.4g} ms", plan.predicted["latency_ms"].get<double>())
+            : "");
     for (const auto& b : budgets)
       fmt::print("budget {}: {} ≤ {}\n", b.text,
                  allocation::format_cost(b.kind, costs.total(b.kind, plan)),

@@ -11,8 +11,7 @@
 namespace mpq::cli {
 
 void SensitivityFlags::add(CLI::App& app) {
-  app.add_option("--metric", metric,
-                 "sensitivity metric: " + Registry<sensitivity::Metric>::list())
+  app.add_option("--metric", metric, "sensitivity metric: " + Registry<sensitivity::Metric>::list())
       ->capture_default_str();
   app.add_option("--candidates", options.candidates, "candidate weight widths")
       ->delimiter(',')
@@ -25,7 +24,8 @@ void SensitivityFlags::add(CLI::App& app) {
                  "imprint: 1024)");
   app.add_option("--fallback", options.fallback,
                  "bn_scale on a model without BN: use this metric instead (e.g. output_mse)");
-  app.add_option("--labels", labels, "imprint: 'data' (ground truth) or 'model' (float predictions)")
+  app.add_option("--labels", labels,
+                 "imprint: 'data' (ground truth) or 'model' (float predictions)")
       ->check(CLI::IsMember({"data", "model"}))
       ->capture_default_str();
   app.add_option("--epsilon", options.epsilon, "coding_length: distortion")->capture_default_str();
@@ -38,10 +38,10 @@ sensitivity::Report SensitivityFlags::run(const ir::Graph& model, const std::str
   opts.labels_from_model = labels == "model";
   opts.progress = progress;
   auto m = Registry<sensitivity::Metric>::create(metric, "sensitivity metric");
-  bool wants_data = m->needs_data() || (!opts.fallback.empty() &&
-                                        Registry<sensitivity::Metric>::create(
-                                            opts.fallback, "sensitivity metric")
-                                            ->needs_data());
+  bool wants_data =
+      m->needs_data() ||
+      (!opts.fallback.empty() &&
+       Registry<sensitivity::Metric>::create(opts.fallback, "sensitivity metric")->needs_data());
   Data d;
   if (wants_data) {
     if (data.spec.empty()) {
@@ -50,13 +50,10 @@ sensitivity::Report SensitivityFlags::run(const ir::Graph& model, const std::str
                 opts.fallback.empty() ? metric : opts.fallback);
       data.spec = kFashionTrain;
     }
-    int64_t count = data_count > 0 ? data_count
+    int64_t count = data_count > 0                                        ? data_count
                     : (metric == "imprint" || opts.fallback == "imprint") ? 1024
-                                                                            : 256;
-    if (data::parse_spec(data.spec).count < 0 &&
-        data::open_dataset(data::parse_spec(data.spec))->size() > count)
-      data.spec += fmt::format("@{}", count);
-    d = open_data(data, model);
+                                                                          : 256;
+    d = open_data(data, model, count);
     log_line(fmt::format("{}: {} images of {}", metric, d.loader->size(), d.spec.text));
   }
   sensitivity::Context ctx{model, d.loader.get(), opts};
@@ -105,7 +102,7 @@ void add_sensitivity(CLI::App& app) {
     }
     print_report(r);
     if (r.details.contains("accuracy_profile")) {
-      fmt::print("imprint accuracy after each layer (input: {:.2f}%):", 
+      fmt::print("imprint accuracy after each layer (input: {:.2f}%):",
                  r.details["input_accuracy"].get<double>());
       for (const auto& p : r.details["accuracy_profile"])
         fmt::print(" {:.1f}", p["accuracy"].get<double>());
