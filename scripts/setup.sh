@@ -11,6 +11,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev libjpeg62-turbo-dev libglpk-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
+  chromium  # the report.html test renders the page headless
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -26,9 +27,13 @@ fi
 
 # ONNX Runtime (cross-checks and benchmarks): the CPU library ships inside the npm package;
 # --ignore-scripts skips its post-install step, which only tries to download GPU binaries.
-if [ ! -d tools/ort/node_modules/onnxruntime-node ]; then
-  (cd tools/ort && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
-fi
+# Vega-Lite (tools/report) is linked into mpq and inlined into compress's report.html.
+for pkg in ort/node_modules/onnxruntime-node report/node_modules/vega-embed; do
+  dir="tools/${pkg%%/*}"
+  if [ ! -d "tools/$pkg" ]; then
+    (cd "$dir" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+  fi
+done
 
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_BASEDIR="$PWD"  # paths relative to the checkout: a fresh clone hits the cache

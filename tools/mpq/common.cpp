@@ -165,6 +165,28 @@ quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& mod
   return sim;
 }
 
+allocation::Problem make_problem(const sensitivity::Report& report,
+                                 const allocation::CostModel& costs,
+                                 const std::vector<allocation::Budget>& budgets,
+                                 const std::vector<int>& a_candidates, int first_last_bits) {
+  for (int b : a_candidates)
+    MPQ_CHECK(allocation::valid_bits(b), ErrorCode::kInvalidArgument,
+              "activation width {}: widths are 2..8, or 16/32 for float", b);
+  allocation::Problem p;
+  p.sensitivity = &report;
+  p.costs = &costs;
+  p.w_candidates = report.bits;
+  p.a_candidates = a_candidates;
+  p.budgets = budgets;
+  p.first_last_bits = first_last_bits;
+  return p;
+}
+
+int64_t model_file_bytes(const std::string& path) {
+  if (path.empty()) return mpq_embedded_model_end - mpq_embedded_model;
+  return static_cast<int64_t>(std::filesystem::file_size(path));
+}
+
 void check_output_dir(const std::string& path) {
   if (path.empty()) return;
   std::filesystem::path dir = std::filesystem::path(path).parent_path();

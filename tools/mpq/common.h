@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "mpq/allocation/allocator.h"
 #include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
 #include "mpq/quant/quant_sim.h"
@@ -84,6 +85,16 @@ struct SensitivityFlags {
 };
 void print_report(const sensitivity::Report& report);
 
+// The allocation problem `search` and `compress` solve: the report's widths for weights,
+// `a_candidates` for activations, every budget, first and last layer pinned (0: not).
+allocation::Problem make_problem(const sensitivity::Report& report,
+                                 const allocation::CostModel& costs,
+                                 const std::vector<allocation::Budget>& budgets,
+                                 const std::vector<int>& a_candidates, int first_last_bits);
+
+// Bytes of the model file (the embedded model's when `path` is empty).
+int64_t model_file_bytes(const std::string& path);
+
 // Fails (before any long work) when PATH's directory does not exist.
 void check_output_dir(const std::string& path);
 
@@ -97,5 +108,6 @@ void add_train(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_sensitivity(CLI::App& app);
 void add_search(CLI::App& app);
+void add_compress(CLI::App& app);
 
 }  // namespace mpq::cli

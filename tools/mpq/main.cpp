@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   mpq::cli::add_quantize(app);
   mpq::cli::add_sensitivity(app);
   mpq::cli::add_search(app);
+  mpq::cli::add_compress(app);
   app.parse_complete_callback([&] { at::set_num_threads(threads); });
 
   try {

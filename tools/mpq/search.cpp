@@ -70,16 +70,10 @@ void add_search(CLI::App& app) {
                                      ? o->flags.run(model, o->model, o->data, !o->json)
                                      : sensitivity::load_report(o->report);
     double sens_seconds = o->report.empty() ? report.seconds : 0.0;
-    allocation::Problem p;
-    p.sensitivity = &report;
-    p.costs = &costs;
-    p.w_candidates = report.bits;
-    p.a_candidates = o->a_candidates.empty() ? std::vector<int>{o->a_bits} : o->a_candidates;
-    for (int b : p.a_candidates)
-      MPQ_CHECK(allocation::valid_bits(b), ErrorCode::kInvalidArgument,
-                "activation width {}: widths are 2..8, or 16/32 for float", b);
-    p.budgets = budgets;
-    p.first_last_bits = o->first_last_bits;
+    allocation::Problem p = make_problem(
+        report, costs, budgets,
+        o->a_candidates.empty() ? std::vector<int>{o->a_bits} : o->a_candidates,
+        o->first_last_bits);
 
     auto t = std::chrono::steady_clock::now();
     if (o->allocator == "pareto") {

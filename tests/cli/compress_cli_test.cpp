@@ -1,0 +1,175 @@
+// mpq compress end to end on the embedded model: every output file checked against what the
+// run reported, an interrupted run resumed to the same outputs, and report.html rendered in
+// headless Chromium.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "mpq/core/file.h"
+#include "mpq/data/dataset.h"
+#include "mpq/export/packed.h"
+#include "mpq/import/onnx_importer.h"
+#include "test_util.h"
+
+namespace mpq {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kTest =
+    "idx:/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz,"
+    "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz@500";
+// Small enough to run in seconds; two budgets at once; two baselines.
+const std::string kArgs = "compress --data " + kTest +
+                          " --calib-count 128 --iters 60 --baselines 8,2 "
+                          "--budget avg-w-bits=3 --budget bops=300M";
+
+test::CommandResult mpq(const std::string& args) {
+  return test::run_command(std::string(MPQ_BINARY) + " " + args);
+}
+
+json load(const fs::path& p) { return json::parse(read_file(p.string())); }
+
+class CompressCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!fs::exists("/usr/share/datasets/fashion-mnist")) return;
+    dir_ = new fs::path(test::temp_dir("compress_full"));
+    auto r = mpq(kArgs + " --json -o " + dir_->string());
+    status_ = r.status;
+    output_ = new std::string(r.output);
+    if (r.status == 0) result_ = new json(json::parse(r.output.substr(r.output.rfind("\n{") + 1)));
+  }
+  void SetUp() override {
+    if (!dir_) GTEST_SKIP() << "Fashion-MNIST missing (Debian package dataset-fashion-mnist)";
+    ASSERT_EQ(status_, 0) << *output_;
+  }
+  static inline fs::path* dir_ = nullptr;
+  static inline int status_ = -1;
+  static inline std::string* output_ = nullptr;
+  static inline json* result_ = nullptr;
+};
+
+TEST_F(CompressCli, WritesEveryOutputAndThePlanMeetsEveryBudget) {
+  for (const char* f : {"plan.json", "sensitivity.json", "model.qcdq.onnx", "encodings.json",
+                        "model.mpq", "report.md", "report.html", "evaluation.json",
+                        "baselines.json", "compress.json"})
+    EXPECT_TRUE(fs::exists(*dir_ / f)) << f;
+
+  // Budgets recomputed here from the plan and the per-layer sizes the run reports.
+  json plan = load(*dir_ / "plan.json");
+  const json& layers = (*result_)["layers"];
+  ASSERT_EQ(plan["layers"].size(), layers.size());
+  double params = 0, weighted = 0, bops = 0;
+  for (size_t l = 0; l < layers.size(); ++l) {
+    ASSERT_EQ(plan["layers"][l]["name"], layers[l]["name"]);
+    int w = plan["layers"][l]["w_bits"], a = plan["layers"][l]["a_bits"];
+    params += layers[l]["params"].get<double>();
+    weighted += layers[l]["params"].get<double>() * w;
+    bops += layers[l]["macs"].get<double>() * w * a;
+  }
+  EXPECT_LE(weighted / params, 3.0);
+  EXPECT_LE(bops, 300e6);
+  EXPECT_EQ(plan["layers"][0]["w_bits"], 8);  // first and last pinned
+
+  // The sensitivity report is the one the plan was made from.
+  json sens = load(*dir_ / "sensitivity.json");
+  EXPECT_EQ(sens["metric"], "bn_scale");
+  EXPECT_EQ((*result_)["metric"], "bn_scale");
+
+  // The report shows the run's numbers.
+  std::string md = read_file((*dir_ / "report.md").string());
+  EXPECT_NE(md.find(fmt::format("{:.2f}%", (*result_)["evaluation"]["top1"].get<double>())),
+            std::string::npos);
+  ASSERT_EQ((*result_)["baselines"].size(), 2u);
+  EXPECT_EQ((*result_)["baselines"][1]["name"], "W2A8");
+  EXPECT_NE(md.find("| W2A8 |"), std::string::npos);
+}
+
+TEST_F(CompressCli, PackedSizeIsTheFileAndItsLayout) {
+  std::string path = (*dir_ / "model.mpq").string();
+  int64_t bytes = static_cast<int64_t>(fs::file_size(path));
+  EXPECT_EQ((*result_)["quantized"]["file_bytes"].get<int64_t>(), bytes);
+  export_::PackedInfo info = export_::read_packed_info(path);
+  int64_t payload = 0;
+  json plan = load(*dir_ / "plan.json");
+  for (const auto& t : info.tensors) {
+    int64_t n = 1;
+    for (int64_t d : t.shape) n *= d;
+    EXPECT_EQ(t.bytes, (n * t.bits + 7) / 8) << t.name;
+    payload += t.bytes;
+  }
+  EXPECT_EQ(bytes, 64 + static_cast<int64_t>(info.header.graph_bytes) +
+                       static_cast<int64_t>(info.header.table_bytes) + payload);
+}
+
+TEST_F(CompressCli, QcdqModelRunsInOnnxRuntimeWithTheReportedAccuracy) {
+  std::string path = (*dir_ / "model.qcdq.onnx").string();
+  ir::Graph g = import::load_onnx(path);  // parses and imports; the export ran onnx::checker
+  if (!test::has_ort()) GTEST_SKIP() << "ONNX Runtime not installed (run scripts/setup.sh)";
+  data::DataSpec spec = data::parse_spec(kTest);
+  auto ds = data::open_dataset(spec);
+  data::Loader loader(*ds, spec, data::default_preprocess("idx"), 500);
+  data::Batch batch = loader.batch(0);
+  at::Tensor logits = test::ort_run(path, batch.images, 10);
+  double top1 = 100.0 * logits.argmax(1).eq(batch.labels).sum().item<double>() /
+                static_cast<double>(batch.labels.size(0));
+  double reported = (*result_)["evaluation"]["top1"];
+  EXPECT_NEAR(top1, reported, 0.2 + 1e-9) << "ORT " << top1 << " vs reported " << reported;
+}
+
+TEST_F(CompressCli, AnInterruptedRunResumesToTheSameOutputs) {
+  auto dir = test::temp_dir("compress_resume");
+  auto first = mpq(kArgs + " --stop-after allocation -o " + dir.string());
+  ASSERT_EQ(first.status, 0) << first.output;
+  EXPECT_TRUE(fs::exists(dir / "plan.json"));
+  EXPECT_FALSE(fs::exists(dir / "model.mpq"));
+  auto plan_time = fs::last_write_time(dir / "plan.json");
+
+  auto resumed = mpq(kArgs + " --resume -o " + dir.string());
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("sensitivity: reusing sensitivity.json"), std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("allocation: reusing plan.json"), std::string::npos);
+  EXPECT_EQ(fs::last_write_time(dir / "plan.json"), plan_time);
+  for (const char* f : {"plan.json", "model.mpq", "model.qcdq.onnx", "encodings.json",
+                        "evaluation.json", "baselines.json"})
+    EXPECT_EQ(read_file((dir / f).string()), read_file((*dir_ / f).string())) << f;
+
+  // Different options cannot reuse the directory; the one-line error says what to do.
+  auto other = mpq(kArgs + " --budget size=20KB --resume -o " + dir.string());
+  EXPECT_EQ(other.status, 1);
+  EXPECT_NE(other.output.find("--resume: " + dir.string() + " was made with budgets"),
+            std::string::npos)
+      << other.output;
+  EXPECT_EQ(std::count(other.output.begin(), other.output.end(), '\n'), 1) << other.output;
+  EXPECT_EQ(read_file((dir / "plan.json").string()), read_file((*dir_ / "plan.json").string()));
+}
+
+TEST_F(CompressCli, ReportRendersInHeadlessChromium) {
+  if (test::run_command("command -v chromium").status != 0)
+    GTEST_SKIP() << "chromium not installed (scripts/setup.sh installs Debian's chromium)";
+  std::string url = "file://" + (*dir_ / "report.html").string();
+  std::string flags =
+      "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+      "--virtual-time-budget=20000 --window-size=1280,2400 ";
+  auto dom = test::run_command(flags + "--dump-dom " + url + " 2>/dev/null");
+  ASSERT_EQ(dom.status, 0) << dom.output;
+  // The page sets these once every plot has rendered (tools/mpq/report.h).
+  EXPECT_NE(dom.output.find("data-errors=\"0\""), std::string::npos) << dom.output.substr(0, 2000);
+  EXPECT_NE(dom.output.find("data-plots=\"4\""), std::string::npos);
+  EXPECT_NE(dom.output.find("4 of 4 plots rendered"), std::string::npos);
+
+  std::string png = (*dir_ / "report.png").string();
+  auto shot = test::run_command(flags + "--screenshot=" + png + " " + url + " 2>/dev/null");
+  ASSERT_EQ(shot.status, 0) << shot.output;
+  std::string bytes = read_file(png);
+  ASSERT_GT(bytes.size(), 20000u);  // a blank page is a few KB
+  EXPECT_EQ(bytes.substr(1, 3), "PNG");
+  std::printf("screenshot: %s\n", png.c_str());
+}
+
+}  // namespace
+}  // namespace mpq
