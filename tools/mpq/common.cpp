@@ -115,8 +115,19 @@ void QuantFlags::add(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--rounding", rounding, "weight rounding: " + Registry<quant::Rounding>::list())
       ->capture_default_str();
-  app.add_option("--iters", iters, "adaround/attention: iterations per layer (default 1000)")
+  app.add_option("--iters", iters,
+                 "adaround/attention: iterations per layer or block (default 1000)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--granularity", granularity,
+                 "adaround/attention: reconstruct layer by layer, or block by block (residual "
+                 "blocks, with learned activation steps)")
+      ->check(CLI::IsMember({"layer", "block"}))
+      ->capture_default_str();
+  app.add_option("--qdrop", qdrop,
+                 "with --granularity block: keep each activation in float with this "
+                 "probability while reconstructing (QDrop; 0.5 is typical)")
+      ->check(CLI::Range(0.0, 0.99))
+      ->capture_default_str();
 }
 
 allocation::BitPlan QuantFlags::make_plan(const ir::Graph& model,
@@ -161,6 +172,8 @@ quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& mod
   quant::RoundingOptions ropts;
   ropts.progress = progress;
   ropts.iters = iters;
+  ropts.granularity = granularity;
+  ropts.qdrop = qdrop;
   rounder->apply(sim, *c.loader, ropts);
   return sim;
 }

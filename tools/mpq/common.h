@@ -61,6 +61,8 @@ struct QuantFlags {
   std::string weight_observer = "mse";
   std::string rounding = "nearest";
   int64_t iters = 0;  // learned rounding: iterations per layer (0: the method's default)
+  std::string granularity = "layer";
+  double qdrop = 0;
 
   void add(CLI::App& app);
   bool given() const { return !plan.empty() || w_bits > 0 || a_bits > 0; }

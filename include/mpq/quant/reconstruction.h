@@ -30,10 +30,14 @@ class SoftRounding {
 };
 
 struct ReconstructionOptions {
-  int64_t iters = 1000;
+  int64_t iters = 1000;  // Adam steps per layer (layer-wise) or per block
   int64_t batch = 32;
-  double lr = 1e-3;
+  double lr = 1e-3;      // rounding variables
   bool progress = true;
+  // Block-wise only (include/mpq/ptq/block_reconstruction.h).
+  double act_lr = 4e-5;  // activation step sizes (LSQ); 0 keeps the calibrated steps
+  double qdrop = 0;      // probability of keeping an activation in float while optimising
+  int64_t chunk = 64;    // images per forward pass when streaming block inputs
 };
 
 using SoftRoundingFactory = std::function<std::unique_ptr<SoftRounding>()>;
@@ -47,5 +51,12 @@ std::unique_ptr<SoftRounding> attention_variable(bool stochastic);
 nlohmann::json reconstruct_layers(QuantSim& sim, const data::Loader& calib,
                                   const ReconstructionOptions& options,
                                   const SoftRoundingFactory& make, const std::string& label);
+
+// What adaround and attention run: `options.granularity` "layer" (reconstruct_layers) or
+// "block" (ptq::reconstruct_blocks, with LSQ steps and QDrop), `r` holding the method's
+// learning rate and `options.iters` (when set) replacing its iterations.
+nlohmann::json reconstruct(QuantSim& sim, const data::Loader& calib, const RoundingOptions& options,
+                           ReconstructionOptions r, const SoftRoundingFactory& make,
+                           const std::string& label);
 
 }  // namespace mpq::quant

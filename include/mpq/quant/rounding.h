@@ -17,6 +17,10 @@ namespace mpq::quant {
 struct RoundingOptions {
   int64_t iters = 0;  // 0: the method's default
   bool progress = true;
+  // Learned methods: reconstruct "layer" by layer or "block" by block (with LSQ activation
+  // steps and QDrop probability `qdrop`).
+  std::string granularity = "layer";
+  double qdrop = 0;
 };
 
 class Rounding {

@@ -43,11 +43,9 @@ class AdaRound : public Rounding {
   void apply(QuantSim& sim, const data::Loader& calib,
              const RoundingOptions& options) const override {
     ReconstructionOptions r;
-    if (options.iters > 0) r.iters = options.iters;
     r.lr = 1e-3;
-    r.progress = options.progress;
-    reconstruct_layers(
-        sim, calib, r, [] { return std::make_unique<AdaRoundVariable>(); }, "adaround");
+    reconstruct(
+        sim, calib, options, r, [] { return std::make_unique<AdaRoundVariable>(); }, "adaround");
   }
 };
 

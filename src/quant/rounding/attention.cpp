@@ -56,12 +56,10 @@ class Attention : public Rounding {
   void apply(QuantSim& sim, const data::Loader& calib,
              const RoundingOptions& options) const override {
     ReconstructionOptions r;
-    if (options.iters > 0) r.iters = options.iters;
     r.lr = 5e-3;
-    r.progress = options.progress;
     bool stochastic = stochastic_;
-    reconstruct_layers(
-        sim, calib, r, [stochastic] { return std::make_unique<AttentionVariable>(stochastic); },
+    reconstruct(
+        sim, calib, options, r, [stochastic] { return std::make_unique<AttentionVariable>(stochastic); },
         stochastic ? "attention-stochastic" : "attention");
   }
 

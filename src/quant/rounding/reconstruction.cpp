@@ -9,6 +9,7 @@
 #include "mpq/core/error.h"
 #include "mpq/core/progress.h"
 #include "mpq/exec/executor.h"
+#include "mpq/ptq/block_reconstruction.h"
 
 namespace mpq::quant {
 namespace {
@@ -150,6 +151,23 @@ nlohmann::json reconstruct_layers(QuantSim& sim, const data::Loader& calib,
     report.push_back({{"layer", l.info.name}, {"nearest_loss", before}, {"loss", after}});
   }
   return report;
+}
+
+nlohmann::json reconstruct(QuantSim& sim, const data::Loader& calib, const RoundingOptions& options,
+                           ReconstructionOptions r, const SoftRoundingFactory& make,
+                           const std::string& label) {
+  if (options.iters > 0) r.iters = options.iters;
+  r.progress = options.progress;
+  r.qdrop = options.qdrop;
+  MPQ_CHECK(options.qdrop >= 0 && options.qdrop < 1, ErrorCode::kInvalidArgument,
+            "--qdrop {}: a probability in [0, 1)", options.qdrop);
+  if (options.granularity == "block") return ptq::reconstruct_blocks(sim, calib, r, make, label);
+  MPQ_CHECK(options.granularity == "layer", ErrorCode::kInvalidArgument,
+            "--granularity {}: use layer or block", options.granularity);
+  MPQ_CHECK(options.qdrop == 0, ErrorCode::kInvalidArgument,
+            "--qdrop {} needs --granularity block (layer-wise reconstruction has no activations "
+            "to drop)", options.qdrop);
+  return reconstruct_layers(sim, calib, r, make, label);
 }
 
 }  // namespace mpq::quant
