@@ -3,7 +3,7 @@
 #   bench/rounding_table.sh [SETTINGS] [METHODS] [ITERS] [BLOCK_ITERS]
 # SETTINGS default "W4A4 W3A4 W2A4 W4A8 W2A8", METHODS default "nearest adaround attention
 # attention+block+qdrop": a rounding method, "+block" for block-wise reconstruction with learned
-# activation steps (BLOCK_ITERS, default 2000, per block; else ITERS, default 1000, per layer),
+# activation steps (BLOCK_ITERS, default 1000, per block; else ITERS, default 1000, per layer),
 # "+qdrop" for QDrop with probability 0.5. The bit
 # convention is the QDrop peer's: first conv and fc weights at 8 bits, fc input at 8 bits, the
 # input image not quantized. Calibration: the first 1024 images of calib_train_5085.bin; top-1 on
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 settings=${1:-"W4A4 W3A4 W2A4 W4A8 W2A8"}
 methods=${2:-"nearest adaround attention attention+block+qdrop"}
 iters=${3:-1000}
-block_iters=${4:-2000}
+block_iters=${4:-1000}
 data=${MPQ_DATA:-../shared/data}
 c=$data/cifar10
 [ -f "$c/resnet20.onnx" ] || { echo "bench: $c/resnet20.onnx not found (set MPQ_DATA)" >&2; exit 1; }

@@ -1,7 +1,6 @@
 #include "mpq/ptq/block_reconstruction.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <sys/resource.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <chrono>
@@ -9,6 +8,7 @@
 #include <set>
 
 #include "mpq/core/error.h"
+#include "mpq/core/memory.h"
 #include "mpq/core/progress.h"
 #include "mpq/exec/executor.h"
 
@@ -191,12 +191,6 @@ struct Adam {
 
 }  // namespace
 
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // kB on Linux
-}
-
 std::vector<Block> find_blocks(const QuantSim& sim) {
   const ir::Graph& g = sim.graph();
   Quantizers q = quantizers_of(sim);
@@ -280,6 +274,7 @@ nlohmann::json reconstruct_blocks(QuantSim& sim, const data::Loader& calib,
     double before = block_loss(next, yf), after = before;
 
     if (!learned.empty() && options.iters > 0) {
+      next = at::Tensor();  // recomputed after training; memory for the training meanwhile
       // What the block is now (nearest rounding, calibrated steps), to go back to if the
       // reconstruction ends worse on the calibration set.
       std::vector<at::Tensor> nearest_ints;

@@ -139,13 +139,36 @@ TEST_F(CompressCli, AnInterruptedRunResumesToTheSameOutputs) {
     EXPECT_EQ(read_file((dir / f).string()), read_file((*dir_ / f).string())) << f;
 
   // Different options cannot reuse the directory; the one-line error says what to do.
-  auto other = mpq(kArgs + " --budget size=20KB --resume -o " + dir.string());
+  auto other = mpq(kArgs + " --budget size=30KB --resume -o " + dir.string());
   EXPECT_EQ(other.status, 1);
   EXPECT_NE(other.output.find("--resume: " + dir.string() + " was made with budgets"),
             std::string::npos)
       << other.output;
   EXPECT_EQ(std::count(other.output.begin(), other.output.end(), '\n'), 1) << other.output;
   EXPECT_EQ(read_file((dir / "plan.json").string()), read_file((*dir_ / "plan.json").string()));
+}
+
+TEST(CompressCliErrors, BadInputFailsInOneLineBeforeAnyWork) {
+  auto dir = test::temp_dir("compress_errors");
+  auto budget = mpq("compress --budget avg-w-bits=1 -o " + (dir / "out").string());
+  EXPECT_EQ(budget.status, 1);
+  EXPECT_NE(budget.output.find("--budget avg-w-bits=1 is infeasible: the smallest avg-w-bits "
+                               "reachable is"),
+            std::string::npos)
+      << budget.output;
+  EXPECT_EQ(std::count(budget.output.begin(), budget.output.end(), '\n'), 1) << budget.output;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+  auto data = mpq("compress " + std::string(MPQ_SOURCE_DIR) + "/models/fashion_resnet.onnx -o " +
+                  (dir / "out").string());
+  EXPECT_EQ(data.status, 1);
+  EXPECT_NE(data.output.find("--data SPEC is required with a model"), std::string::npos)
+      << data.output;
+  auto base = mpq("compress --baselines 8,x -o " + (dir / "out").string());
+  EXPECT_EQ(base.status, 1);
+  EXPECT_NE(base.output.find("--baselines 8,x: 'x' is not a weight width 2..8 (or give 'none')"),
+            std::string::npos)
+      << base.output;
+  EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
 TEST_F(CompressCli, ReportRendersInHeadlessChromium) {

@@ -28,6 +28,7 @@
 #include "mpq/exec/executor.h"
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
+#include "mpq/core/memory.h"
 #include "mpq/quant/observer.h"
 #include "mpq/quant/rounding.h"
 #include "report.h"
@@ -73,6 +74,8 @@ json config_of(const Options& o) {
               {"weight_observer", o.quant.weight_observer},
               {"rounding", o.quant.rounding},
               {"iters", o.quant.iters},
+              {"granularity", o.quant.granularity},
+              {"qdrop", o.quant.qdrop},
               {"baselines", o.baselines}};
 }
 
@@ -223,7 +226,7 @@ void print_summary(const json& r) {
     fmt::print(" {} {:.1f} s{};", s, st["seconds"].get<double>(),
                st["reused"].get<bool>() ? " (reused)" : "");
   }
-  fmt::print(" total {:.1f} s\n", total);
+  fmt::print(" total {:.1f} s; peak memory {:.0f} MB\n", total, r["peak_rss_mb"].get<double>());
   fmt::print("  wrote {}/{{plan.json, sensitivity.json, model.mpq, model.qcdq.onnx, "
              "encodings.json, report.md, report.html}}\n",
              r["outdir"].get<std::string>());
@@ -259,10 +262,17 @@ void run(Options& o) {
   Registry<sensitivity::Metric>::create(o.sens.metric, "sensitivity metric");
   ir::Graph model = load_model(o.model);
 
+  allocation::CostModel costs(model);
+  {  // an infeasible budget fails now, not after the sensitivity metric has run
+    sensitivity::Report candidates;
+    candidates.bits = o.sens.options.candidates;
+    make_problem(candidates, costs, budgets, {o.a_bits}, o.quant.first_last_bits)
+        .check_feasible();
+  }
+
   fs::create_directories(o.out);
   State state(o.out, config_of(o), o.resume);
   std::string model_name = o.model.empty() ? kEmbeddedName : o.model;
-  allocation::CostModel costs(model);
   DataFlags calib = o.data;
   calib.spec = o.quant.calib;
   auto stop = [&](const std::string& stage) { return stage == o.stop_after; };
@@ -297,8 +307,13 @@ void run(Options& o) {
 
   // 3. quantize and export
   state.run("quantize", {"model.mpq", "model.qcdq.onnx", "encodings.json"}, [&] {
-    log_line(fmt::format("[3/{}] quantize: {} rounding, {} ranges", kStages.size(),
-                         o.quant.rounding, o.quant.observer));
+    log_line(fmt::format("[3/{}] quantize: {} rounding{}, {} ranges", kStages.size(),
+                         o.quant.rounding,
+                         o.quant.rounding == "nearest"
+                             ? std::string()
+                             : fmt::format(" ({}-wise, qdrop {})", o.quant.granularity,
+                                           o.quant.qdrop),
+                         o.quant.observer));
     QuantFlags q = o.quant;
     q.plan = state.file("plan.json");
     quant::QuantSim sim = q.build(model, o.model, o.data, progress);
@@ -398,6 +413,7 @@ void run(Options& o) {
   });
   r["stages"] = state.stages();
   r["stage_order"] = kStages;
+  r["peak_rss_mb"] = peak_rss_mb();
   if (o.json) return print_json(r);
   print_summary(r);
 }
@@ -409,7 +425,9 @@ void add_compress(CLI::App& app) {
       "compress",
       "the whole pipeline: sensitivity, allocation, quantization, evaluation, export, report");
   auto o = std::make_shared<Options>();
-  o->quant.rounding = "attention";
+  o->quant.rounding = "attention";  // block-wise with QDrop: the best in bench/rounding_table.sh
+  o->quant.granularity = "block";
+  o->quant.qdrop = 0.5;
   o->sens.options.fallback = "output_mse";
   cmd->add_option("model", o->model, "ONNX model (default: the embedded Fashion-MNIST model)");
   o->data.add(*cmd, "labelled evaluation data (default for the embedded model: Fashion-MNIST test)");

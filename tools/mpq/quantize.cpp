@@ -3,6 +3,7 @@
 // OUT.encodings.json and OUT.plan.json. With --data, also evaluates float and quantized.
 #include <fmt/format.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "common.h"
@@ -11,6 +12,7 @@
 #include "mpq/eval/evaluate.h"
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
+#include "mpq/core/memory.h"
 
 namespace mpq::cli {
 namespace {
@@ -59,7 +61,10 @@ void add_quantize(CLI::App& app) {
       o->quant.w_bits = 4;  // the embedded default's demo: W4A8
       o->quant.a_bits = 8;
     }
+    auto start = std::chrono::steady_clock::now();
     quant::QuantSim sim = o->quant.build(model, o->model, o->data, !o->json);
+    double quantize_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     export_::QuantizedModel exported = export_::export_quantized(sim);
     export_::save_qcdq(exported, prefix + ".qcdq.onnx");
     export_::save_encodings(exported, prefix + ".encodings.json");
@@ -96,7 +101,9 @@ void add_quantize(CLI::App& app) {
                           {"avg_w_bits", allocation::average_w_bits(sim.plan(), infos)},
                           {"mpq_bytes", packed.file_bytes},
                           {"weight_bytes", payload},
-                          {"float_onnx_bytes", float_bytes}};
+                          {"float_onnx_bytes", float_bytes},
+                          {"seconds", quantize_seconds},
+                          {"peak_rss_mb", peak_rss_mb()}};
     if (!o->data.spec.empty() || o->model.empty()) {
       if (o->data.spec.empty()) o->data.spec = kFashionTest;
       Data d = open_data(o->data, model);
@@ -132,6 +139,8 @@ void add_quantize(CLI::App& app) {
                  l.w_bits, l.a_bits, l.info.params, ws, in, l.weight_mse);
     }
     fmt::print("\naverage weight width {:.3f} bits\n", result["avg_w_bits"].get<double>());
+    fmt::print("calibration and rounding {:.1f} s, peak memory {:.0f} MB\n", quantize_seconds,
+               result["peak_rss_mb"].get<double>());
     fmt::print(
         "packed model {}: {} bytes = weights {} + overhead {} (header 64, graph {}, table {})\n",
         prefix + ".mpq", packed.file_bytes, payload, packed.file_bytes - payload,

@@ -1,4 +1,4 @@
-// Allocator tuning for inference on large batches.
+// Allocator tuning for inference on large batches, and the process's peak memory.
 #pragma once
 
 namespace mpq {
@@ -9,5 +9,8 @@ namespace mpq {
 // freed memory in the heap for reuse removes that. Called by the mpq CLI and bench mains;
 // a library user decides for their own process. The cost: the process keeps its peak heap.
 void tune_allocator();
+
+// Peak resident memory of this process so far (getrusage), in MB.
+double peak_rss_mb();
 
 }  // namespace mpq

@@ -41,7 +41,4 @@ nlohmann::json reconstruct_blocks(quant::QuantSim& sim, const data::Loader& cali
                                   const quant::SoftRoundingFactory& make,
                                   const std::string& label);
 
-// Peak resident memory of this process so far, in MB.
-double peak_rss_mb();
-
 }  // namespace mpq::ptq
