@@ -12,31 +12,42 @@
 // σ = 0.05 a weight at distance d < 0.45 from its nearest level gives the next level a weight
 // below exp(−(1 − 2d)/(2σ²)) < e^−20, so the final hard rounding changes the loss by almost
 // nothing except for the few weights still within 0.05 of a midpoint.
+//
+// Window: the attention is computed over the 16 levels floor(V)−7 .. floor(V)+8 (those on the
+// grid), not all 2^b−1, so memory and time stay flat with the width (a 1.28 M-weight 8-bit
+// classifier would need 255 levels per weight). Up to 4 bits the window holds the whole grid.
+// It moves with V, so every level stays reachable; a level outside it is more than 7 steps
+// from V and would get attention below exp(−49/2) ≈ 2e−11 even at σ_0 = 1.
+#include <limits>
+
 #include "mpq/quant/reconstruction.h"
 
 namespace mpq::quant {
 namespace {
 
 constexpr double kSigmaStart = 1.0, kSigmaEnd = 0.05;
+constexpr int64_t kWindow = 16;  // levels the attention spans around V
 
 class AttentionVariable : public SoftRounding {
  public:
   explicit AttentionVariable(bool stochastic) : stochastic_(stochastic) {}
   at::Tensor init(const at::Tensor& w_over_s, IntRange range) override {
     range_ = range;
-    levels_ = at::arange(range.qmin, range.qmax + 1, at::kFloat);
+    offsets_ = at::arange(-kWindow / 2 + 1, kWindow / 2 + 1, at::kFloat);
     return w_over_s.clamp(range.qmin, range.qmax);
   }
   at::Tensor soft(const at::Tensor& v, double t) override {
     double sigma = kSigmaStart * std::pow(kSigmaEnd / kSigmaStart, t);
-    at::Tensor d = v.unsqueeze(-1) - levels_;  // [..., K]
-    at::Tensor pi = at::softmax(-d.square() / (2 * sigma * sigma), -1);
-    at::Tensor expect = (pi * levels_).sum(-1);
+    at::Tensor base = v.detach().clamp(range_.qmin, range_.qmax).floor().unsqueeze(-1);
+    at::Tensor levels = base + offsets_;  // [..., kWindow]
+    at::Tensor off_grid = (levels < range_.qmin).logical_or(levels > range_.qmax);
+    at::Tensor logits = (-(v.unsqueeze(-1) - levels).square() / (2 * sigma * sigma))
+                            .masked_fill(off_grid, -std::numeric_limits<float>::infinity());
+    at::Tensor pi = at::softmax(logits, -1);
+    at::Tensor expect = (pi * levels).sum(-1);
     if (!stochastic_) return expect;
-    at::Tensor k = at::multinomial(pi.detach().reshape({-1, levels_.numel()}), 1)
-                       .reshape(v.sizes())
-                       .to(at::kFloat) +
-                   range_.qmin;
+    at::Tensor pick = at::multinomial(pi.detach().reshape({-1, kWindow}), 1);
+    at::Tensor k = levels.reshape({-1, kWindow}).gather(1, pick).reshape(v.sizes());
     return expect + (k - expect).detach();  // straight-through: forward k, gradient of E[k]
   }
   at::Tensor regularizer(const at::Tensor&, double) override { return at::zeros({}); }
@@ -47,7 +58,7 @@ class AttentionVariable : public SoftRounding {
  private:
   bool stochastic_;
   IntRange range_;
-  at::Tensor levels_;
+  at::Tensor offsets_;
 };
 
 class Attention : public Rounding {
