@@ -12,9 +12,13 @@
 #include <functional>
 #include <string>
 
+#include <c10/core/InferenceMode.h>
+
 #include "mpq/core/error.h"
 #include "mpq/data/dataset.h"
+#include "mpq/exec/executor.h"
 #include "mpq/ir/graph.h"
+#include "mpq/quant/quant_sim.h"
 
 namespace mpq::test {
 
@@ -77,6 +81,14 @@ inline data::Loader loader_for(const data::Dataset& dataset, int64_t batch = 16)
 }
 
 // The message of the mpq::Error `f` throws, or "" when it throws none.
+// Squared error of the quantized model's outputs against the float model's on inputs `x`.
+inline double held_out_error(const quant::QuantSim& sim, const at::Tensor& x) {
+  c10::InferenceMode guard;
+  at::Tensor q = exec::Executor(sim.frozen()).forward(x);
+  at::Tensor f = exec::Executor(sim.float_graph()).forward(x);
+  return (q - f).square().sum().item<double>();
+}
+
 inline std::string error_of(const std::function<void()>& f) {
   try {
     f();

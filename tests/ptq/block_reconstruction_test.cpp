@@ -54,13 +54,6 @@ TEST(Blocks, ResidualBlockLinearProjectionAndClassifier) {
   EXPECT_EQ(blocks[2].output, sim.graph().outputs[0]);
 }
 
-double held_out_error(const quant::QuantSim& sim, const at::Tensor& x) {
-  c10::InferenceMode guard;
-  at::Tensor q = exec::Executor(sim.frozen()).forward(x);
-  at::Tensor f = exec::Executor(sim.float_graph()).forward(x);
-  return (q - f).square().sum().item<double>();
-}
-
 TEST(BlockReconstruction, BeatsNearestOnHeldOutInputsLearnsStepsAndEndsOnTheGrid) {
   ir::Graph g = tiny_resnet();
   auto calib_ds = test::TensorDataset::random(128, 3, 8, 8, 5, 1);
@@ -92,11 +85,11 @@ TEST(BlockReconstruction, BeatsNearestOnHeldOutInputsLearnsStepsAndEndsOnTheGrid
       moved = moved || l.encoding.scale != steps[i];
     }
     EXPECT_TRUE(moved) << method << ": no activation step was learned";
-    return held_out_error(sim, x);
+    return test::held_out_error(sim, x);
   };
   quant::QuantSim nearest_sim(g, plan);
   nearest_sim.calibrate(calib, quant::CalibrationOptions{"mse", {}, true, false});
-  double nearest = held_out_error(nearest_sim, x);
+  double nearest = test::held_out_error(nearest_sim, x);
   for (auto [method, qdrop] : {std::pair{"attention", 0.5}, std::pair{"adaround", 0.5},
                                std::pair{"attention", 0.0}}) {
     double e = run(method, qdrop);

@@ -26,13 +26,6 @@ ir::Graph tiny_conv() {
   return b.finish(b.op("Conv", {r, w2}, {{"pads", Ints{1, 1, 1, 1}}}, "conv2"));
 }
 
-double held_out_error(const QuantSim& sim, const at::Tensor& x) {
-  c10::InferenceMode guard;
-  at::Tensor q = exec::Executor(sim.frozen()).forward(x);
-  at::Tensor f = exec::Executor(sim.float_graph()).forward(x);
-  return (q - f).square().sum().item<double>();
-}
-
 TEST(LearnedRounding, BeatsNearestOnHeldOutInputsAndEndsOnTheGrid) {
   ir::Graph g = tiny_conv();
   auto calib_ds = test::TensorDataset::random(96, 3, 6, 6, 4, 1);
@@ -55,7 +48,7 @@ TEST(LearnedRounding, BeatsNearestOnHeldOutInputsAndEndsOnTheGrid) {
                             dequantize_weight(q, sim.weight_scale(i), l.axis)))
           << method;
     }
-    return held_out_error(sim, x);
+    return test::held_out_error(sim, x);
   };
   double nearest = run("nearest");
   for (const char* method : {"adaround", "attention", "attention-stochastic"}) {
