@@ -75,11 +75,6 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-at::Tensor along(const at::Tensor& s, int64_t axis, int64_t dim) {
-  std::vector<int64_t> shape(static_cast<size_t>(dim), 1);
-  shape[static_cast<size_t>(axis)] = s.numel();
-  return s.reshape(shape);
-}
 
 // A block as a Graph of its own: input "x", output the block's output.
 //   kFloat: quantizers bypassed, float weights (the target).
@@ -173,21 +168,6 @@ double block_loss(const at::Tensor& out, const at::Tensor& y) {
   return (out - y).square().flatten(1).sum(1).mean().item<double>();
 }
 
-// Adam on one tensor.
-struct Adam {
-  at::Tensor m, s;
-  double lr;
-  int64_t t = 0;
-  Adam(const at::Tensor& p, double lr) : m(at::zeros_like(p)), s(at::zeros_like(p)), lr(lr) {}
-  void step(at::Tensor& p, const at::Tensor& g) {
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    ++t;
-    m.mul_(b1).add_(g, 1 - b1);
-    s.mul_(b2).addcmul_(g, g, 1 - b2);
-    double c1 = 1 - std::pow(b1, t), c2 = 1 - std::pow(b2, t);
-    p.sub_(lr * (m / c1) / ((s / c2).sqrt() + eps));
-  }
-};
 
 }  // namespace
 
@@ -287,10 +267,11 @@ nlohmann::json reconstruct_blocks(QuantSim& sim, const data::Loader& calib,
       BlockGraph train = build(sim, b, q, Mode::kTrain, options.qdrop);
       std::vector<at::Tensor> v, scale;
       std::vector<std::unique_ptr<quant::SoftRounding>> rounding;
-      std::vector<Adam> v_adam;
+      std::vector<quant::Adam> v_adam;
       for (size_t l : learned) {
         const quant::QuantLayer& layer = sim.layers()[l];
-        at::Tensor s = along(sim.weight_scale(l).clone(), layer.axis, sim.float_weight(l).dim());
+        at::Tensor s =
+            quant::along(sim.weight_scale(l).clone(), layer.axis, sim.float_weight(l).dim());
         rounding.push_back(make());
         v.push_back(rounding.back()
                         ->init(sim.float_weight(l) / s, quant::weight_range(layer.w_bits))
@@ -300,7 +281,7 @@ nlohmann::json reconstruct_blocks(QuantSim& sim, const data::Loader& calib,
         v_adam.emplace_back(v.back(), options.lr);
       }
       std::vector<size_t> steps;  // layers whose input step is learned
-      std::vector<Adam> s_adam;
+      std::vector<quant::Adam> s_adam;
       if (options.act_lr > 0) {
         for (auto& [l, id] : train.input_scale) {
           train.graph.initializer(id).requires_grad_(true);

@@ -6,14 +6,13 @@
 #include "mpq/core/error.h"
 
 namespace mpq::quant {
-namespace {
-
-// `scale` [C] shaped to broadcast along `axis` of a tensor of rank `dim`.
 at::Tensor along(const at::Tensor& scale, int64_t axis, int64_t dim) {
   std::vector<int64_t> shape(static_cast<size_t>(dim), 1);
   shape[static_cast<size_t>(axis)] = scale.numel();
   return scale.reshape(shape);
 }
+
+namespace {
 
 }  // namespace
 

@@ -152,7 +152,6 @@ class State {
     write_file_atomic(file("compress.json"), state_.dump(2) + "\n");
   }
 
-  bool resuming() const { return resuming_; }
   const json& stages() const { return state_["stages"]; }
 
  private:

@@ -40,6 +40,9 @@ int weight_axis(const std::string& op, bool trans_b);
 // weights harder than the squared error does; on resnet20 at W4 it gives 89.6% vs 89.0% top-1.
 at::Tensor weight_scales(const at::Tensor& weight, int64_t axis, int bits, bool mse);
 
+// `scale` [C] shaped to broadcast along `axis` of a tensor of rank `dim`.
+at::Tensor along(const at::Tensor& scale, int64_t axis, int64_t dim);
+
 // Round-to-nearest integers of `weight` on the grid of `scale` (per channel along `axis`).
 at::Tensor quantize_weight(const at::Tensor& weight, const at::Tensor& scale, int64_t axis,
                            int bits);

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -38,6 +39,26 @@ struct ReconstructionOptions {
   double act_lr = 4e-5;  // activation step sizes (LSQ); 0 keeps the calibrated steps
   double qdrop = 0;      // probability of keeping an activation in float while optimising
   int64_t chunk = 64;    // images per forward pass when streaming block inputs
+};
+
+// Adam (β 0.9 / 0.999, ε 1e-8) on one tensor, updated in place.
+class Adam {
+ public:
+  Adam(const at::Tensor& param, double lr)
+      : m_(at::zeros_like(param)), s_(at::zeros_like(param)), lr_(lr) {}
+  void step(at::Tensor& param, const at::Tensor& grad) {
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    ++t_;
+    m_.mul_(b1).add_(grad, 1 - b1);
+    s_.mul_(b2).addcmul_(grad, grad, 1 - b2);
+    double c1 = 1 - std::pow(b1, t_), c2 = 1 - std::pow(b2, t_);
+    param.sub_(lr_ * (m_ / c1) / ((s_ / c2).sqrt() + eps));
+  }
+
+ private:
+  at::Tensor m_, s_;
+  double lr_;
+  int64_t t_ = 0;
 };
 
 using SoftRoundingFactory = std::function<std::unique_ptr<SoftRounding>()>;

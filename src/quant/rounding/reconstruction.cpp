@@ -48,11 +48,6 @@ LayerGraph single_layer(const ir::Graph& sim, const std::string& name, const at:
   return lg;
 }
 
-at::Tensor along(const at::Tensor& s, int64_t axis, int64_t dim) {
-  std::vector<int64_t> shape(static_cast<size_t>(dim), 1);
-  shape[static_cast<size_t>(axis)] = s.numel();
-  return s.reshape(shape);
-}
 
 }  // namespace
 
@@ -116,9 +111,7 @@ nlohmann::json reconstruct_layers(QuantSim& sim, const data::Loader& calib,
       at::NoGradGuard no_grad;
       before = loss_of(sim.nearest_integers(i).to(at::kFloat), x, y).item<double>();
     }
-    // Adam on v.
-    at::Tensor m = at::zeros_like(v), s2 = at::zeros_like(v);
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    Adam adam(v, options.lr);
     Progress bar(fmt::format("{} {}/{} {}", label, i + 1, sim.layers().size(), l.info.name),
                  options.iters, options.progress);
     double last = before;
@@ -131,10 +124,7 @@ nlohmann::json reconstruct_layers(QuantSim& sim, const data::Loader& calib,
       at::Tensor grad = torch::autograd::grad({loss}, {v})[0];
       {
         at::NoGradGuard no_grad;
-        m.mul_(b1).add_(grad, 1 - b1);
-        s2.mul_(b2).addcmul_(grad, grad, 1 - b2);
-        double c1 = 1 - std::pow(b1, it + 1), c2 = 1 - std::pow(b2, it + 1);
-        v.sub_(options.lr * (m / c1) / ((s2 / c2).sqrt() + eps));
+        adam.step(v, grad);
       }
       last = rec.item<double>();
       bar.advance(1, fmt::format("loss {:.4g} (nearest {:.4g})", last, before));
