@@ -169,6 +169,28 @@ TEST(CompressCliErrors, BadInputFailsInOneLineBeforeAnyWork) {
             std::string::npos)
       << base.output;
   EXPECT_FALSE(fs::exists(dir / "out"));
+  auto stop = mpq("compress --stop-after report -o " + (dir / "out").string());
+  EXPECT_EQ(stop.status, 1);
+  EXPECT_NE(stop.output.find("--stop-after report: give sensitivity, allocation or quantize"),
+            std::string::npos)
+      << stop.output;
+  auto method = mpq("compress --method greedy -o " + (dir / "out").string());
+  EXPECT_EQ(method.status, 1);
+  EXPECT_NE(method.output.find("--method greedy: use ilp or proportional"), std::string::npos)
+      << method.output;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+
+  // --resume on a directory whose compress.json is not a state file: one line, file kept.
+  fs::create_directories(dir / "bad");
+  write_file_atomic((dir / "bad" / "compress.json").string(), "[1, 2]\n");
+  auto resume = mpq("compress --resume -o " + (dir / "bad").string());
+  EXPECT_EQ(resume.status, 1);
+  EXPECT_NE(resume.output.find((dir / "bad" / "compress.json").string() +
+                               " is not a compress state file; rerun without --resume"),
+            std::string::npos)
+      << resume.output;
+  EXPECT_EQ(std::count(resume.output.begin(), resume.output.end(), '\n'), 1) << resume.output;
+  EXPECT_EQ(read_file((dir / "bad" / "compress.json").string()), "[1, 2]\n");
 }
 
 TEST_F(CompressCli, ReportRendersInHeadlessChromium) {
