@@ -18,6 +18,7 @@ std::vector<std::pair<int, int>> Problem::options(size_t layer) const {
 }
 
 double Problem::omega(size_t layer, int w, int a) const {
+  if (omega_fn) return omega_fn(layer, w, a);
   double o = sensitivity->omega_at(layer, w);
   if (a_candidates.size() > 1) o += sensitivity->omega_at(layer, a);
   return o;
@@ -83,6 +84,48 @@ void repair(const Problem& problem, BitPlan& plan) {
     }
     MPQ_CHECK(std::isfinite(best_ratio), ErrorCode::kInvalidArgument,
               "the budgets cannot all be met together with these candidates");
+    for (LayerBits& b : plan.layers)
+      if (b.name == layers[best_layer].name) {
+        b.w_bits = best_option.first;
+        b.a_bits = best_option.second;
+      }
+  }
+}
+
+void fill(const Problem& problem, BitPlan& plan) {
+  const auto& layers = problem.costs->layers();
+  for (;;) {
+    double best_ratio = std::numeric_limits<double>::infinity();
+    size_t best_layer = 0;
+    std::pair<int, int> best_option{0, 0};
+    for (size_t l = 0; l < layers.size(); ++l) {
+      LayerBits* found = nullptr;
+      for (LayerBits& b : plan.layers)
+        if (b.name == layers[l].name) found = &b;
+      LayerBits& cur = *found;
+      for (auto [w, a] : problem.options(l)) {
+        if (w < cur.w_bits || a < cur.a_bits || (w == cur.w_bits && a == cur.a_bits)) continue;
+        double added = 0;
+        for (const Budget& b : problem.budgets)
+          added += (problem.costs->cost(b.kind, l, w, a) -
+                    problem.costs->cost(b.kind, l, cur.w_bits, cur.a_bits)) /
+                   problem.costs->limit(b);
+        double worse = problem.omega(l, w, a) - problem.omega(l, cur.w_bits, cur.a_bits);
+        LayerBits keep = cur;
+        cur.w_bits = w;
+        cur.a_bits = a;
+        bool fits = problem.meets(plan);
+        cur = keep;
+        if (!fits) continue;
+        double ratio = added > 0 ? worse / added : -std::numeric_limits<double>::infinity();
+        if (ratio < best_ratio) {
+          best_ratio = ratio;
+          best_layer = l;
+          best_option = {w, a};
+        }
+      }
+    }
+    if (!std::isfinite(best_ratio) && best_ratio > 0) return;
     for (LayerBits& b : plan.layers)
       if (b.name == layers[best_layer].name) {
         b.w_bits = best_option.first;

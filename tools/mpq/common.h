@@ -11,6 +11,7 @@
 #include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
 #include "mpq/quant/quant_sim.h"
+#include "mpq/search/ssps.h"
 #include "mpq/sensitivity/metric.h"
 
 namespace mpq::cli {
@@ -86,6 +87,20 @@ struct SensitivityFlags {
                           bool progress) const;
 };
 void print_report(const sensitivity::Report& report);
+
+// The SSPS options `search --method ssps` and `compress --method ssps` share.
+struct SspsFlags {
+  search::SspsOptions options;
+  int64_t count = 1024;  // search images when the spec has no @N
+
+  void add(CLI::App& app);
+  // Runs the search on `data` (default for the embedded model: Fashion-MNIST train).
+  search::SspsResult run(const ir::Graph& model, const std::string& model_path, DataFlags data,
+                         const allocation::CostModel& costs,
+                         const std::vector<allocation::Budget>& budgets, int first_last_bits,
+                         const std::vector<int>& w_candidates, const std::vector<int>& a_candidates,
+                         bool labels_from_model, bool progress) const;
+};
 
 // The allocation problem `search` and `compress` solve: the report's widths for weights,
 // `a_candidates` for activations, every budget, first and last layer pinned (0: not).

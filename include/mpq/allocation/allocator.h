@@ -5,6 +5,7 @@
 // solving); an infeasible budget is an error that states the smallest feasible value.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,8 @@ struct Problem {
   std::vector<int> a_candidates = {8};
   std::vector<Budget> budgets;
   int first_last_bits = 8;  // pinned layers' (w, a); 0: not pinned
+  // Replaces the report's Ω in omega() when set (SSPS repairs by its own probabilities).
+  std::function<double(size_t layer, int w, int a)> omega_fn;
 
   // The (w, a) options of layer l (pinned layers have one).
   std::vector<std::pair<int, int>> options(size_t layer) const;
@@ -45,6 +48,11 @@ BitPlan allocate(const std::string& allocator, const Problem& problem);
 
 // Lowers widths greedily (least Ω increase per unit of cost saved) until every budget is met.
 void repair(const Problem& problem, BitPlan& plan);
+
+// Widens layers greedily while every budget still holds, each time the step up (wider weights
+// and/or activations) with the least Ω increase (or most decrease) per unit of cost added: a
+// plan that leaves budget unused spends it where Ω minds it least.
+void fill(const Problem& problem, BitPlan& plan);
 
 // Pareto sweep: `points` budgets of the first budget's kind, from the smallest feasible to the
 // all-8-bit cost, each solved by the ILP. Returns [{budget, plan, predicted, omega}].

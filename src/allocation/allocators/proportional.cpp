@@ -22,7 +22,6 @@ class Proportional : public Allocator {
               "the proportional allocator needs a metric with a per-layer importance "
               "(coding_length, bn_scale, imprint, hessian_trace, random); '{}' has none",
               r.metric);
-    const auto& layers = p.costs->layers();
     std::vector<int> a_sorted = p.a_candidates;
     std::sort(a_sorted.rbegin(), a_sorted.rend());
     BitPlan best;
