@@ -36,9 +36,10 @@ struct Decision {
   int fixed = -1;    // candidate index once fixed
   std::optional<quant::Adam> alpha_adam, scale_adam;
 
-  at::Tensor probs() const {
+  // softmax(α/τ), one-hot once fixed.
+  at::Tensor probs(double tau) const {
     if (fixed >= 0) return at::one_hot(at::full({}, fixed, at::kLong), alpha.size(0)).to(at::kFloat);
-    return at::softmax(alpha, 0);
+    return at::softmax(alpha / tau, 0);
   }
   std::string side() const { return weight ? "w" : "a"; }
 };
@@ -58,9 +59,7 @@ double log2_space(const std::vector<Decision>& decisions) {
 
 }  // namespace
 
-SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostModel& costs,
-                const std::vector<Budget>& budgets, const SspsOptions& options) {
-  auto start = std::chrono::steady_clock::now();
+void check_options(const SspsOptions& options, const std::vector<Budget>& budgets) {
   MPQ_CHECK(!budgets.empty(), ErrorCode::kInvalidArgument,
             "ssps: give at least one --budget (size=, bops=, latency=, energy= or avg-w-bits=)");
   for (const auto* list : {&options.w_candidates, &options.a_candidates}) {
@@ -69,10 +68,21 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       MPQ_CHECK(b >= 2 && b <= 8, ErrorCode::kInvalidArgument,
                 "ssps: candidate width {}: SSPS searches quantized widths 2..8", b);
   }
-  MPQ_CHECK(options.round > 0 && options.steps > 0 && options.batch > 0, ErrorCode::kInvalidArgument,
-            "ssps: --steps, --round and the batch must be positive");
+  MPQ_CHECK(options.round > 0 && options.steps > 0 && options.batch > 0,
+            ErrorCode::kInvalidArgument,
+            "ssps: --steps {}, --round {}, --search-batch {}: each must be positive", options.steps,
+            options.round, options.batch);
+  MPQ_CHECK(options.tau > 0 && options.tau_end > 0, ErrorCode::kInvalidArgument,
+            "ssps: --tau {}, --tau-end {}: temperatures must be positive", options.tau,
+            options.tau_end);
   MPQ_CHECK(options.theta > 0 && options.theta <= 1, ErrorCode::kInvalidArgument,
             "ssps: --theta {}: a certainty in (0, 1]", options.theta);
+}
+
+SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostModel& costs,
+                const std::vector<Budget>& budgets, const SspsOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  check_options(options, budgets);
   MPQ_CHECK(data.size() > 0, ErrorCode::kInvalidArgument, "ssps: the search data is empty");
 
   allocation::Problem problem;
@@ -188,12 +198,13 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       cost[l].push_back(c);
     }
   }
+  double tau = options.tau;  // annealed geometrically to tau_end over the steps
   auto expected = [&](size_t k) {  // E[cost_k] / T_k, differentiable in every open α
     at::Tensor e = at::zeros({}, at::kDouble);
     for (size_t l = 0; l < n; ++l) {
-      at::Tensor pw = w_decision[l] >= 0 ? decisions[w_decision[l]].probs().to(at::kDouble)
+      at::Tensor pw = w_decision[l] >= 0 ? decisions[w_decision[l]].probs(tau).to(at::kDouble)
                                          : at::ones({1}, at::kDouble);
-      at::Tensor pa = a_decision[l] >= 0 ? decisions[a_decision[l]].probs().to(at::kDouble)
+      at::Tensor pa = a_decision[l] >= 0 ? decisions[a_decision[l]].probs(tau).to(at::kDouble)
                                          : at::ones({1}, at::kDouble);
       e = e + (pw.unsqueeze(1) * cost[l][k] * pa.unsqueeze(0)).sum();
     }
@@ -254,6 +265,7 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
                              {"log2_space", log2_space(decisions)},
                              {"loss", loss},
                              {"lambda", lambda},
+                             {"tau", tau},
                              {"expected", e}});
     return result.rounds.back();
   };
@@ -271,12 +283,14 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
   double round_loss = 0;
   int64_t round_steps = 0, step = 0;
   for (; step < options.steps; ++step) {
+    tau = options.tau * std::pow(options.tau_end / options.tau,
+                                 static_cast<double>(step) / static_cast<double>(options.steps));
     // 1. One width per open decision: hard Gumbel-softmax, straight-through.
     for (Decision& d : decisions) {
       if (d.fixed >= 0) continue;
       at::Tensor u = at::rand({d.alpha.size(0)}, gen).clamp(1e-10, 1.0 - 1e-7);
       d.alpha.requires_grad_(true);
-      at::Tensor y = at::softmax((d.alpha - at::log(-at::log(u))) / options.tau, 0);
+      at::Tensor y = at::softmax((d.alpha - at::log(-at::log(u))) / tau, 0);
       at::Tensor hard = at::one_hot(y.argmax(), y.size(0)).to(at::kFloat);
       g.initializer(d.gate) = hard - y.detach() + y;
     }
@@ -337,12 +351,12 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       if (!settled) lambda *= 1.5;
       for (Decision& d : decisions) {
         if (d.fixed >= 0 || !settled) continue;
-        at::Tensor p = at::softmax(d.alpha.detach(), 0);
+        at::Tensor p = at::softmax(d.alpha.detach() / tau, 0);
         double certainty = p.max().item<double>();
         if (certainty < options.theta) continue;
         d.fixed = static_cast<int>(p.argmax().item<int64_t>());
         d.alpha = d.alpha.detach();
-        g.initializer(d.gate) = d.probs();
+        g.initializer(d.gate) = d.probs(tau);
         const std::string& name = layers[d.layer].name;
         fixed.push_back({{"layer", name},
                          {"side", d.side()},
@@ -374,7 +388,7 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
   plan.model = model.source;
   std::vector<at::Tensor> final_p;
   for (Decision& d : decisions) {
-    at::Tensor p = at::softmax(d.alpha.detach(), 0);
+    at::Tensor p = at::softmax(d.alpha.detach() / tau, 0);
     if (d.fixed < 0) d.fixed = static_cast<int>(p.argmax().item<int64_t>());
     final_p.push_back(p);
   }
@@ -431,6 +445,15 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
                             {"filled_layers", filled},
                             {"finetune", options.finetune},
                             {"rounds", result.rounds}};
+  nlohmann::json probs = nlohmann::json::array();
+  for (size_t i = 0; i < decisions.size(); ++i) {
+    const Decision& d = decisions[i];
+    std::vector<double> p(final_p[i].data_ptr<float>(),
+                          final_p[i].data_ptr<float>() + final_p[i].numel());
+    probs.push_back({{"layer", layers[d.layer].name}, {"side", d.side()}, {"bits", d.bits},
+                     {"p", p}});
+  }
+  plan.predicted["ssps"]["probabilities"] = probs;
   if (options.finetune) {
     result.finetuned = sim.float_graph();
     for (size_t l = 0; l < n; ++l)

@@ -35,27 +35,31 @@ class SuperQuantize : public OpDef {
       const at::Tensor& gate = in[1];
       MPQ_CHECK(gate.numel() == static_cast<int64_t>(qmin.size()), ErrorCode::kInternal,
                 "{}: gate has {} entries for {} candidates", where, gate.numel(), qmin.size());
-      int64_t c = gate.argmax().item<int64_t>();
-      at::Tensor scale = in[2].select(0, c), zero = in[3].select(0, c);
       bool grad = at::GradMode::is_enabled();
-      bool learn = grad && scale.requires_grad();
-      double g = 1.0 / std::sqrt(static_cast<double>(x.numel()) *
-                                 static_cast<double>(std::max<int64_t>(qmax[c], 1)));
-      at::Tensor q;
-      if (axis >= 0) {
-        q = learn ? at::_fake_quantize_learnable_per_channel_affine(x, scale, zero, axis,
-                                                                     qmin[c], qmax[c], g)
-                  : at::fake_quantize_per_channel_affine(x, scale.detach(),
-                                                         zero.detach().round().to(at::kInt),
-                                                         axis, qmin[c], qmax[c]);
-      } else {
-        q = learn ? at::_fake_quantize_learnable_per_tensor_affine(x, scale, zero, qmin[c],
-                                                                    qmax[c], g)
-                  : at::fake_quantize_per_tensor_affine(
-                        x, scale.detach().item<double>(),
-                        static_cast<int64_t>(std::lround(zero.item<double>())), qmin[c], qmax[c]);
+      auto quantize = [&](int64_t c) {
+        at::Tensor scale = in[2].select(0, c), zero = in[3].select(0, c);
+        bool learn = grad && scale.requires_grad();
+        double g = 1.0 / std::sqrt(static_cast<double>(x.numel()) *
+                                   static_cast<double>(std::max<int64_t>(qmax[c], 1)));
+        if (axis >= 0)
+          return learn ? at::_fake_quantize_learnable_per_channel_affine(x, scale, zero, axis,
+                                                                          qmin[c], qmax[c], g)
+                       : at::fake_quantize_per_channel_affine(x, scale.detach(),
+                                                              zero.detach().round().to(at::kInt),
+                                                              axis, qmin[c], qmax[c]);
+        return learn ? at::_fake_quantize_learnable_per_tensor_affine(x, scale, zero, qmin[c],
+                                                                       qmax[c], g)
+                     : at::fake_quantize_per_tensor_affine(
+                           x, scale.detach().item<double>(),
+                           static_cast<int64_t>(std::lround(zero.item<double>())), qmin[c],
+                           qmax[c]);
+      };
+      int64_t c = gate.argmax().item<int64_t>();
+      if (!grad || !gate.requires_grad()) {
+        out[0] = quantize(c);
+        return;
       }
-      out[0] = grad && gate.requires_grad() ? x + gate.select(0, c) * (q - x) : q;
+      out[0] = x + gate.select(0, c) * (quantize(c) - x);
     };
   }
 };

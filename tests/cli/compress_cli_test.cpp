@@ -176,7 +176,7 @@ TEST(CompressCliErrors, BadInputFailsInOneLineBeforeAnyWork) {
       << stop.output;
   auto method = mpq("compress --method greedy -o " + (dir / "out").string());
   EXPECT_EQ(method.status, 1);
-  EXPECT_NE(method.output.find("--method greedy: use ilp or proportional"), std::string::npos)
+  EXPECT_NE(method.output.find("--method greedy: use ilp, proportional or ssps"), std::string::npos)
       << method.output;
   EXPECT_FALSE(fs::exists(dir / "out"));
 

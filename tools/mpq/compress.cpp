@@ -46,6 +46,7 @@ struct Options {
   DataFlags data;
   QuantFlags quant;
   SensitivityFlags sens;
+  SspsFlags ssps;
   bool resume = false, json = false;
 };
 
@@ -55,28 +56,36 @@ const std::vector<std::string> kStages = {"sensitivity", "allocation", "quantize
 // What must match for --resume to reuse a stage's files.
 json config_of(const Options& o) {
   const DataFlags& d = o.data;
-  return json{{"model", o.model.empty() ? kEmbeddedName : fs::absolute(o.model).string()},
-              {"data", o.data.spec},
-              {"calib", o.quant.calib},
-              {"calib_count", o.quant.calib_count},
-              {"preprocess", {{"resize", d.resize}, {"crop", d.crop}, {"mean", d.mean}, {"std", d.std}}},
-              {"budgets", o.budgets},
-              {"metric", o.sens.metric},
-              {"fallback", o.sens.options.fallback},
-              {"candidates", o.sens.options.candidates},
-              {"data_count", o.sens.data_count},
-              {"seed", o.sens.options.seed},
-              {"method", o.method},
-              {"a_bits", o.a_bits},
-              {"first_last_bits", o.quant.first_last_bits},
-              {"observer", o.quant.observer},
-              {"percentile", o.quant.percentile},
-              {"weight_observer", o.quant.weight_observer},
-              {"rounding", o.quant.rounding},
-              {"iters", o.quant.iters},
-              {"granularity", o.quant.granularity},
-              {"qdrop", o.quant.qdrop},
-              {"baselines", o.baselines}};
+  json c{{"model", o.model.empty() ? kEmbeddedName : fs::absolute(o.model).string()},
+         {"data", o.data.spec},
+         {"calib", o.quant.calib},
+         {"calib_count", o.quant.calib_count},
+         {"preprocess", {{"resize", d.resize}, {"crop", d.crop}, {"mean", d.mean}, {"std", d.std}}},
+         {"budgets", o.budgets},
+         {"metric", o.sens.metric},
+         {"fallback", o.sens.options.fallback},
+         {"candidates", o.sens.options.candidates},
+         {"data_count", o.sens.data_count},
+         {"seed", o.sens.options.seed},
+         {"method", o.method},
+         {"a_bits", o.a_bits},
+         {"first_last_bits", o.quant.first_last_bits},
+         {"observer", o.quant.observer},
+         {"percentile", o.quant.percentile},
+         {"weight_observer", o.quant.weight_observer},
+         {"rounding", o.quant.rounding},
+         {"iters", o.quant.iters},
+         {"granularity", o.quant.granularity},
+         {"qdrop", o.quant.qdrop},
+         {"baselines", o.baselines}};
+  if (o.method == "ssps") {
+    const search::SspsOptions& s = o.ssps.options;
+    c["ssps"] = {{"steps", s.steps},   {"batch", s.batch},           {"round", s.round},
+                 {"theta", s.theta},   {"tau", s.tau},               {"tau_end", s.tau_end},
+                 {"lambda", s.lambda}, {"lr", s.lr},                 {"step_lr", s.step_lr},
+                 {"init_slope", s.init_slope}, {"count", o.ssps.count}, {"labels", o.sens.labels}};
+  }
+  return c;
 }
 
 std::vector<int> parse_baselines(const std::string& text) {
@@ -246,8 +255,8 @@ void run(Options& o) {
   MPQ_CHECK(!o.quant.calib.empty(), ErrorCode::kInvalidArgument,
             "--calib SPEC is required with a model: about 1024 training images, e.g. --calib "
             "cifar10:calib_train_5085.bin");
-  MPQ_CHECK(o.method == "ilp" || o.method == "proportional", ErrorCode::kInvalidArgument,
-            "--method {}: use ilp or proportional", o.method);
+  MPQ_CHECK(o.method == "ilp" || o.method == "proportional" || o.method == "ssps",
+            ErrorCode::kInvalidArgument, "--method {}: use ilp, proportional or ssps", o.method);
   MPQ_CHECK(o.stop_after.empty() || o.stop_after == "sensitivity" ||
                 o.stop_after == "allocation" || o.stop_after == "quantize",
             ErrorCode::kInvalidArgument,
@@ -256,6 +265,12 @@ void run(Options& o) {
   std::vector<allocation::Budget> budgets;
   for (const auto& b : o.budgets) budgets.push_back(allocation::parse_budget(b));
   std::vector<int> baseline_bits = parse_baselines(o.baselines);
+  if (o.method == "ssps") {
+    search::SspsOptions s = o.ssps.options;
+    s.w_candidates = o.sens.options.candidates;
+    s.a_candidates = {o.a_bits};
+    search::check_options(s, budgets);
+  }
   quant::make_rounding(o.quant.rounding);  // unknown names fail before any work
   quant::make_observer(o.quant.observer);
   Registry<sensitivity::Metric>::create(o.sens.metric, "sensitivity metric");
@@ -294,9 +309,17 @@ void run(Options& o) {
   state.run("allocation", {"plan.json"}, [&] {
     log_line(fmt::format("[2/{}] allocation: {} under {}", kStages.size(), o.method,
                          fmt::join(o.budgets, ", ")));
-    allocation::Problem p = make_problem(report, costs, budgets, {o.a_bits},
-                                         o.quant.first_last_bits);
-    allocation::BitPlan plan = allocation::allocate(o.method, p);
+    allocation::BitPlan plan;
+    if (o.method == "ssps") {
+      plan = o.ssps
+                 .run(model, o.model, calib, costs, budgets, o.quant.first_last_bits,
+                      o.sens.options.candidates, {o.a_bits}, o.sens.labels == "model", progress)
+                 .plan;
+    } else {
+      allocation::Problem p =
+          make_problem(report, costs, budgets, {o.a_bits}, o.quant.first_last_bits);
+      plan = allocation::allocate(o.method, p);
+    }
     plan.model = model_name;
     allocation::save_bit_plan(plan, state.file("plan.json"));
   });
@@ -438,8 +461,13 @@ void add_compress(CLI::App& app) {
                   "KIND=VALUE, repeatable: size=60KB, bops=1.2G, energy=40uJ, avg-w-bits=3 "
                   "(default avg-w-bits=4)");
   cmd->add_option("--a-bits", o->a_bits, "activation width of every layer")->capture_default_str();
-  cmd->add_option("--method", o->method, "bit allocation: ilp or proportional")
+  cmd->add_option("--method", o->method,
+                  "bit allocation: ilp or proportional (on the sensitivity), or ssps "
+                  "(differentiable search on --calib)")
       ->capture_default_str();
+  o->ssps.add(*cmd);
+  // A fine-tuned model is a different model: `mpq search --method ssps --finetune` writes it.
+  for (const char* name : {"--finetune", "--weight-lr"}) cmd->remove_option(cmd->get_option(name));
   cmd->add_option("--baselines", o->baselines,
                   "uniform weight widths to compare against (at --a-bits, same calibration and "
                   "rounding; nearest at 8), or 'none'")

@@ -23,7 +23,9 @@ void SspsFlags::add(CLI::App& app) {
   app.add_option("--round", s.round, "ssps: steps between fixing rounds (K)")->capture_default_str();
   app.add_option("--theta", s.theta, "ssps: certainty (max softmax) that fixes a layer's width")
       ->capture_default_str();
-  app.add_option("--tau", s.tau, "ssps: Gumbel-softmax temperature")->capture_default_str();
+  app.add_option("--tau", s.tau, "ssps: softmax temperature at the start")->capture_default_str();
+  app.add_option("--tau-end", s.tau_end, "ssps: ... and at the end (annealed geometrically)")
+      ->capture_default_str();
   app.add_option("--lambda", s.lambda, "ssps: weight of the budget penalty in the loss")
       ->capture_default_str();
   app.add_option("--init-slope", s.init_slope,
@@ -55,6 +57,7 @@ search::SspsResult SspsFlags::run(const ir::Graph& model, const std::string& mod
   s.first_last_bits = first_last_bits;
   s.labels_from_model = labels_from_model;
   s.progress = progress;
+  search::check_options(s, budgets);
   {  // fails on a bad budget or candidate before the data is read
     allocation::Problem p;
     p.costs = &costs;

@@ -9,11 +9,11 @@
 //      the straight-through gate carries ∂L/∂gate = <∂L/∂y, Q_c(x) − x> back to α),
 //   2. runs a minibatch of the search data and computes
 //        L = CE (labels, or KL to the float model's outputs) + λ·Σ_k max(0, E[cost_k]/T_k − 1)²
-//      with E[cost_k] = Σ_l p_w,lᵀ C_k,l p_a,l, p = softmax(α) (a fixed decision is one-hot),
+//      with E[cost_k] = Σ_l p_w,lᵀ C_k,l p_a,l, p = softmax(α/τ) (a fixed decision is one-hot),
 //   3. updates α and the step sizes with Adam (and the weights, with finetune).
 // Every `round` steps, once every expected cost is within 5% of its budget (else λ grows by half and
 // the search goes on), each open decision
-// whose certainty max softmax(α) ≥ θ is fixed to its argmax and leaves the search: the space
+// whose certainty max softmax(α/τ) ≥ θ is fixed to its argmax and leaves the search: the space
 // shrinks round by round. At the end the open ones take
 // their argmax, a greedy repair (allocation::repair, Ω = −log p) makes the plan meet every
 // budget, and allocation::fill spends what the plan leaves unused.
@@ -37,7 +37,11 @@ struct SspsOptions {
   int64_t batch = 32;                   // images per step
   int64_t round = 50;                   // K: steps between fixing rounds
   double theta = 0.5;                   // certainty that fixes a decision
-  double tau = 1.0;                     // Gumbel-softmax temperature (of the gradient path)
+  // Temperature of the softmax (the Gumbel samples' gradient path, E[cost] and the certainty),
+  // annealed geometrically from tau to tau_end over the steps: the expected cost becomes the
+  // argmax plan's cost, and decisions grow certain and leave the search.
+  double tau = 1.0;
+  double tau_end = 0.2;
   double lambda = 10.0;                 // weight of the constraint penalty (grows by half after
                                         // each round ending > 5% over a budget)
   // Initial logits α_b = slope·b. At 1 the search starts near the widest candidates and the
@@ -62,6 +66,9 @@ struct SspsResult {
   ir::Graph finetuned;  // finetune: the BN-folded model with the trained weights
   double seconds = 0;
 };
+
+// Throws (one line) on options SSPS cannot use: no budget, a candidate outside 2..8, ...
+void check_options(const SspsOptions& options, const std::vector<allocation::Budget>& budgets);
 
 // Searches `model`'s widths on `data` under every budget. Throws (one line) on an infeasible
 // budget or a candidate outside 2..8, before any work.
