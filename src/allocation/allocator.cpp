@@ -54,6 +54,27 @@ bool Problem::meets(const BitPlan& plan) const {
   return true;
 }
 
+namespace {
+
+// The plan's entry for `layer` (plans from allocators and files cover every layer).
+LayerBits& entry(BitPlan& plan, const std::string& layer) {
+  for (LayerBits& b : plan.layers)
+    if (b.name == layer) return b;
+  fail(ErrorCode::kInternal, "the plan has no layer '{}'", layer);
+}
+
+// Normalised cost of moving layer `l` from `from` to (w, a), summed over the budgets.
+double cost_change(const Problem& p, size_t l, const LayerBits& from, int w, int a) {
+  double change = 0;
+  for (const Budget& b : p.budgets)
+    change +=
+        (p.costs->cost(b.kind, l, w, a) - p.costs->cost(b.kind, l, from.w_bits, from.a_bits)) /
+        p.costs->limit(b);
+  return change;
+}
+
+}  // namespace
+
 void repair(const Problem& problem, BitPlan& plan) {
   const auto& layers = problem.costs->layers();
   while (!problem.meets(plan)) {
@@ -63,17 +84,11 @@ void repair(const Problem& problem, BitPlan& plan) {
     size_t best_layer = 0;
     std::pair<int, int> best_option{0, 0};
     for (size_t l = 0; l < layers.size(); ++l) {
-      LayerBits* cur = nullptr;
-      for (LayerBits& b : plan.layers)
-        if (b.name == layers[l].name) cur = &b;
+      const LayerBits& cur = entry(plan, layers[l].name);
       for (auto [w, a] : problem.options(l)) {
-        double saved = 0;
-        for (const Budget& b : problem.budgets)
-          saved += (problem.costs->cost(b.kind, l, cur->w_bits, cur->a_bits) -
-                    problem.costs->cost(b.kind, l, w, a)) /
-                   problem.costs->limit(b);
+        double saved = -cost_change(problem, l, cur, w, a);
         if (saved <= 0) continue;
-        double worse = problem.omega(l, w, a) - problem.omega(l, cur->w_bits, cur->a_bits);
+        double worse = problem.omega(l, w, a) - problem.omega(l, cur.w_bits, cur.a_bits);
         double ratio = std::max(worse, 0.0) / saved;
         if (ratio < best_ratio) {
           best_ratio = ratio;
@@ -84,11 +99,9 @@ void repair(const Problem& problem, BitPlan& plan) {
     }
     MPQ_CHECK(std::isfinite(best_ratio), ErrorCode::kInvalidArgument,
               "the budgets cannot all be met together with these candidates");
-    for (LayerBits& b : plan.layers)
-      if (b.name == layers[best_layer].name) {
-        b.w_bits = best_option.first;
-        b.a_bits = best_option.second;
-      }
+    LayerBits& b = entry(plan, layers[best_layer].name);
+    b.w_bits = best_option.first;
+    b.a_bits = best_option.second;
   }
 }
 
@@ -99,17 +112,10 @@ void fill(const Problem& problem, BitPlan& plan) {
     size_t best_layer = 0;
     std::pair<int, int> best_option{0, 0};
     for (size_t l = 0; l < layers.size(); ++l) {
-      LayerBits* found = nullptr;
-      for (LayerBits& b : plan.layers)
-        if (b.name == layers[l].name) found = &b;
-      LayerBits& cur = *found;
+      LayerBits& cur = entry(plan, layers[l].name);
       for (auto [w, a] : problem.options(l)) {
         if (w < cur.w_bits || a < cur.a_bits || (w == cur.w_bits && a == cur.a_bits)) continue;
-        double added = 0;
-        for (const Budget& b : problem.budgets)
-          added += (problem.costs->cost(b.kind, l, w, a) -
-                    problem.costs->cost(b.kind, l, cur.w_bits, cur.a_bits)) /
-                   problem.costs->limit(b);
+        double added = cost_change(problem, l, cur, w, a);
         double worse = problem.omega(l, w, a) - problem.omega(l, cur.w_bits, cur.a_bits);
         LayerBits keep = cur;
         cur.w_bits = w;
@@ -125,12 +131,10 @@ void fill(const Problem& problem, BitPlan& plan) {
         }
       }
     }
-    if (!std::isfinite(best_ratio) && best_ratio > 0) return;
-    for (LayerBits& b : plan.layers)
-      if (b.name == layers[best_layer].name) {
-        b.w_bits = best_option.first;
-        b.a_bits = best_option.second;
-      }
+    if (!std::isfinite(best_ratio) && best_ratio > 0) return;  // nothing fits
+    LayerBits& b = entry(plan, layers[best_layer].name);
+    b.w_bits = best_option.first;
+    b.a_bits = best_option.second;
   }
 }
 
@@ -188,9 +192,8 @@ nlohmann::json pareto(const Problem& problem, int points) {
     b.text = fmt::format("{}={}", cost_name(b.kind), b.limit);
     p.budgets[0] = b;
     BitPlan plan = allocate("ilp", p);
-    frontier.push_back({{"budget", b.limit},
-                        {"predicted", plan.predicted},
-                        {"plan", to_json(plan)}});
+    frontier.push_back(
+        {{"budget", b.limit}, {"predicted", plan.predicted}, {"plan", to_json(plan)}});
   }
   return frontier;
 }

@@ -38,7 +38,8 @@ struct Decision {
 
   // softmax(α/τ), one-hot once fixed.
   at::Tensor probs(double tau) const {
-    if (fixed >= 0) return at::one_hot(at::full({}, fixed, at::kLong), alpha.size(0)).to(at::kFloat);
+    if (fixed >= 0)
+      return at::one_hot(at::full({}, fixed, at::kLong), alpha.size(0)).to(at::kFloat);
     return at::softmax(alpha / tau, 0);
   }
   std::string side() const { return weight ? "w" : "a"; }
@@ -103,8 +104,8 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
   for (size_t l = 0; l < n; ++l) {
     auto opts = problem.options(l);
     bool pinned = opts.size() == 1;
-    wide.layers.push_back({layers[l].name, pinned ? opts[0].first : w_max,
-                           pinned ? opts[0].second : a_max});
+    wide.layers.push_back(
+        {layers[l].name, pinned ? opts[0].first : w_max, pinned ? opts[0].second : a_max});
   }
   quant::QuantSim sim(model, wide, "ssps");
   MPQ_CHECK(sim.layers().size() == n, ErrorCode::kInternal, "ssps: {} layers vs {} costed",
@@ -125,9 +126,8 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
     if (problem.options(l).size() == 1) continue;
     quant::QuantLayer& q = sim.layers()[l];
     const std::string& name = q.info.name;
-    auto add = [&](bool weight, const std::vector<int>& bits, at::Tensor scales,
-                   at::Tensor zeros, const std::vector<int64_t>& qmin,
-                   const std::vector<int64_t>& qmax) {
+    auto add = [&](bool weight, const std::vector<int>& bits, at::Tensor scales, at::Tensor zeros,
+                   const std::vector<int64_t>& qmin, const std::vector<int64_t>& qmax) {
       Decision d;
       d.layer = l;
       d.weight = weight;
@@ -139,7 +139,8 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       d.gate = g.add_value(name + (weight ? ".weight_gate" : ".input_gate"));
       d.scale = g.add_value(name + (weight ? ".weight_steps" : ".input_steps"));
       int zero = g.add_value(name + (weight ? ".weight_zeros" : ".input_zeros"));
-      g.set_initializer(d.gate, at::one_hot(at::full({}, 0, at::kLong), d.alpha.size(0)).to(at::kFloat));
+      g.set_initializer(d.gate,
+                        at::one_hot(at::full({}, 0, at::kLong), d.alpha.size(0)).to(at::kFloat));
       g.set_initializer(d.scale, scales);
       g.set_initializer(zero, zeros);
       d.scale_adam.emplace(scales, options.step_lr);
@@ -175,8 +176,8 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
         qmax.push_back(quant::activation_range(b).qmax);
       }
       int64_t k = static_cast<int64_t>(s.size());
-      add(false, options.a_candidates, at::tensor(s).reshape({k, 1}),
-          at::tensor(z).reshape({k, 1}), qmin, qmax);
+      add(false, options.a_candidates, at::tensor(s).reshape({k, 1}), at::tensor(z).reshape({k, 1}),
+          qmin, qmax);
     }
   }
   MPQ_CHECK(!decisions.empty(), ErrorCode::kInvalidArgument,
@@ -185,10 +186,10 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
   // Per layer and budget: cost / limit over (weight option, input option).
   std::vector<std::vector<at::Tensor>> cost(n);
   for (size_t l = 0; l < n; ++l) {
-    std::vector<int> ws = w_decision[l] >= 0 ? options.w_candidates
-                                             : std::vector<int>{sim.layers()[l].w_bits};
-    std::vector<int> as = a_decision[l] >= 0 ? options.a_candidates
-                                             : std::vector<int>{sim.layers()[l].a_bits};
+    std::vector<int> ws =
+        w_decision[l] >= 0 ? options.w_candidates : std::vector<int>{sim.layers()[l].w_bits};
+    std::vector<int> as =
+        a_decision[l] >= 0 ? options.a_candidates : std::vector<int>{sim.layers()[l].a_bits};
     for (const Budget& b : budgets) {
       at::Tensor c = at::empty({static_cast<int64_t>(ws.size()), static_cast<int64_t>(as.size())},
                                at::kDouble);
@@ -198,7 +199,7 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       cost[l].push_back(c);
     }
   }
-  double tau = options.tau;  // annealed geometrically to tau_end over the steps
+  double tau = options.tau;        // annealed geometrically to tau_end over the steps
   auto expected = [&](size_t k) {  // E[cost_k] / T_k, differentiable in every open α
     at::Tensor e = at::zeros({}, at::kDouble);
     for (size_t l = 0; l < n; ++l) {
@@ -258,23 +259,25 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
     nlohmann::json e = nlohmann::json::object();
     for (size_t k = 0; k < budgets.size(); ++k)
       e[allocation::cost_name(budgets[k].kind)] = expected(k).item<double>();
-    result.rounds.push_back({{"step", step},
-                             {"fixed", fixed},
-                             {"open_layers", std::count(layer_open.begin(), layer_open.end(), true)},
-                             {"open_decisions", open},
-                             {"log2_space", log2_space(decisions)},
-                             {"loss", loss},
-                             {"lambda", lambda},
-                             {"tau", tau},
-                             {"expected", e}});
+    result.rounds.push_back(
+        {{"step", step},
+         {"fixed", fixed},
+         {"open_layers", std::count(layer_open.begin(), layer_open.end(), true)},
+         {"open_decisions", open},
+         {"log2_space", log2_space(decisions)},
+         {"loss", loss},
+         {"lambda", lambda},
+         {"tau", tau},
+         {"expected", e}});
     return result.rounds.back();
   };
   {
     nlohmann::json r = record(0, nlohmann::json::array(), 0.0);
-    log_line(fmt::format("ssps: {} decisions over {} layers, search space 2^{:.1f}, {} images, "
-                         "up to {} steps of {}",
-                         decisions.size(), r["open_layers"].get<int>(), r["log2_space"].get<double>(),
-                         images.size(0), options.steps, options.batch));
+    log_line(
+        fmt::format("ssps: {} decisions over {} layers, search space 2^{:.1f}, {} images, "
+                    "up to {} steps of {}",
+                    decisions.size(), r["open_layers"].get<int>(), r["log2_space"].get<double>(),
+                    images.size(0), options.steps, options.batch));
   }
 
   exec::Executor executor(g);
@@ -295,8 +298,8 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       g.initializer(d.gate) = hard - y.detach() + y;
     }
     // 2. The loss on a minibatch.
-    at::Tensor idx = at::randint(images.size(0), {std::min(options.batch, images.size(0))}, gen,
-                                 at::kLong);
+    at::Tensor idx =
+        at::randint(images.size(0), {std::min(options.batch, images.size(0))}, gen, at::kLong);
     at::Tensor logp = at::log_softmax(executor.forward(images.index_select(0, idx)), 1);
     at::Tensor task = options.labels_from_model
                           ? -(teacher.index_select(0, idx) * logp).sum(1).mean()
@@ -335,8 +338,8 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
     }
     round_loss += task.item<double>();
     ++round_steps;
-    bar.advance(1, fmt::format("loss {:.3f}, space 2^{:.1f}", task.item<double>(),
-                               log2_space(decisions)));
+    bar.advance(
+        1, fmt::format("loss {:.3f}, space 2^{:.1f}", task.item<double>(), log2_space(decisions)));
 
     // 4. Every `round` steps: the certain decisions leave the search.
     if ((step + 1) % options.round == 0 || step + 1 == options.steps) {
@@ -366,13 +369,14 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       }
       nlohmann::json r = record(step + 1, fixed, round_loss / static_cast<double>(round_steps));
       std::string e;
-      for (auto& [k, v] : r["expected"].items()) e += fmt::format(", E[{}]/T {:.3f}", k, v.get<double>());
-      log_line(fmt::format("ssps step {}: fixed {}{}; {} layers open, search space 2^{:.1f} "
-                           "(loss {:.3f}{})",
-                           step + 1, fixed.size(),
-                           names.empty() ? "" : " (" + fmt::format("{}", fmt::join(names, ", ")) + ")",
-                           r["open_layers"].get<int>(), r["log2_space"].get<double>(),
-                           r["loss"].get<double>(), e));
+      for (auto& [k, v] : r["expected"].items())
+        e += fmt::format(", E[{}]/T {:.3f}", k, v.get<double>());
+      log_line(fmt::format(
+          "ssps step {}: fixed {}{}; {} layers open, search space 2^{:.1f} "
+          "(loss {:.3f}{})",
+          step + 1, fixed.size(),
+          names.empty() ? "" : " (" + fmt::format("{}", fmt::join(names, ", ")) + ")",
+          r["open_layers"].get<int>(), r["log2_space"].get<double>(), r["loss"].get<double>(), e));
       round_loss = 0;
       round_steps = 0;
       if (r["open_decisions"].get<int>() == 0) {
@@ -421,9 +425,10 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
   int repaired = changed(before, plan);
   MPQ_CHECK(problem.meets(plan), ErrorCode::kInternal, "ssps: the repaired plan misses a budget");
   if (repaired > 0)
-    log_line(fmt::format("ssps: the argmax plan exceeded a budget; greedy repair narrowed {} "
-                         "layer(s)",
-                         repaired));
+    log_line(
+        fmt::format("ssps: the argmax plan exceeded a budget; greedy repair narrowed {} "
+                    "layer(s)",
+                    repaired));
   // Budget the argmax plan (or the repair) left unused: wider is not worse, so it is spent where
   // the logits mind it least.
   allocation::BitPlan repaired_plan = plan;
@@ -432,26 +437,22 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
   if (filled > 0)
     log_line(fmt::format("ssps: {} layer(s) widened into the budget left unused", filled));
 
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   nlohmann::json budget = nlohmann::json::object();
   for (const Budget& b : budgets) budget[allocation::cost_name(b.kind)] = b.limit;
   budget["allocator"] = "ssps";
   plan.budget = budget;
   plan.predicted = costs.predicted(plan);
-  plan.predicted["ssps"] = {{"steps", step},
-                            {"seconds", result.seconds},
-                            {"repaired_layers", repaired},
-                            {"filled_layers", filled},
-                            {"finetune", options.finetune},
-                            {"rounds", result.rounds}};
+  plan.predicted["ssps"] = {
+      {"steps", step},           {"seconds", result.seconds},    {"repaired_layers", repaired},
+      {"filled_layers", filled}, {"finetune", options.finetune}, {"rounds", result.rounds}};
   nlohmann::json probs = nlohmann::json::array();
   for (size_t i = 0; i < decisions.size(); ++i) {
     const Decision& d = decisions[i];
     std::vector<double> p(final_p[i].data_ptr<float>(),
                           final_p[i].data_ptr<float>() + final_p[i].numel());
-    probs.push_back({{"layer", layers[d.layer].name}, {"side", d.side()}, {"bits", d.bits},
-                     {"p", p}});
+    probs.push_back(
+        {{"layer", layers[d.layer].name}, {"side", d.side()}, {"bits", d.bits}, {"p", p}});
   }
   plan.predicted["ssps"]["probabilities"] = probs;
   if (options.finetune) {

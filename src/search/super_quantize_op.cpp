@@ -43,16 +43,16 @@ class SuperQuantize : public OpDef {
                                    static_cast<double>(std::max<int64_t>(qmax[c], 1)));
         if (axis >= 0)
           return learn ? at::_fake_quantize_learnable_per_channel_affine(x, scale, zero, axis,
-                                                                          qmin[c], qmax[c], g)
+                                                                         qmin[c], qmax[c], g)
                        : at::fake_quantize_per_channel_affine(x, scale.detach(),
                                                               zero.detach().round().to(at::kInt),
                                                               axis, qmin[c], qmax[c]);
-        return learn ? at::_fake_quantize_learnable_per_tensor_affine(x, scale, zero, qmin[c],
-                                                                       qmax[c], g)
-                     : at::fake_quantize_per_tensor_affine(
-                           x, scale.detach().item<double>(),
-                           static_cast<int64_t>(std::lround(zero.item<double>())), qmin[c],
-                           qmax[c]);
+        return learn
+                   ? at::_fake_quantize_learnable_per_tensor_affine(x, scale, zero, qmin[c],
+                                                                    qmax[c], g)
+                   : at::fake_quantize_per_tensor_affine(
+                         x, scale.detach().item<double>(),
+                         static_cast<int64_t>(std::lround(zero.item<double>())), qmin[c], qmax[c]);
       };
       int64_t c = gate.argmax().item<int64_t>();
       if (!grad || !gate.requires_grad()) {

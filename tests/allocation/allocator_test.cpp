@@ -114,6 +114,24 @@ TEST(Ilp, PinsFirstAndLastLayers) {
   EXPECT_LE(costs.total(CostKind::kAvgWBits, plan), 5.0);
 }
 
+TEST(Fill, SpendsUnusedBudgetWhereOmegaMindsItLeastAndNeverExceedsIt) {
+  Synthetic s = synthetic({1, 1, 10, 1});
+  CostModel costs(s.model);
+  Problem p = problem(s.report, costs, {"avg-w-bits=4"});
+  BitPlan plan = uniform_plan(exec::quantizable_layers(s.model), 2, 8, 0);
+  fill(p, plan);
+  // 4 layers × 144 params: 4 bits on average is 8 bits to spend over the all-2-bit plan, and
+  // every widening costs one layer's worth, so the budget is met exactly.
+  EXPECT_DOUBLE_EQ(costs.total(CostKind::kAvgWBits, plan), 4.0);
+  EXPECT_TRUE(p.meets(plan));
+  for (const char* other : {"conv0", "conv1", "conv3"})
+    EXPECT_GT(plan.find("conv2")->w_bits, plan.find(other)->w_bits);
+  BitPlan full = plan;
+  fill(p, full);  // nothing more fits
+  for (size_t l = 0; l < plan.layers.size(); ++l)
+    EXPECT_EQ(full.layers[l].w_bits, plan.layers[l].w_bits);
+}
+
 TEST(Proportional, WidthsFollowImportanceWithinTheBudget) {
   Synthetic s = synthetic({1, 2, 4, 8});
   CostModel costs(s.model);

@@ -216,5 +216,35 @@ TEST_F(CompressCli, ReportRendersInHeadlessChromium) {
   std::printf("screenshot: %s\n", png.c_str());
 }
 
+TEST(CompressSsps, SearchesThePlanOnTheCalibrationImagesAndResumesOnlyWithTheSameOptions) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist"))
+    GTEST_SKIP() << "Fashion-MNIST missing (Debian package dataset-fashion-mnist)";
+  auto dir = test::temp_dir("compress_ssps");
+  std::string args = "compress --data " + kTest +
+                     " --method ssps --steps 100 --search-count 256 --budget avg-w-bits=3 "
+                     "--budget bops=300M --stop-after allocation -o " + (dir / "out").string();
+  auto r = mpq(args);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("[2/6] allocation: ssps"), std::string::npos) << r.output;
+  json plan = load(dir / "out" / "plan.json");
+  EXPECT_EQ(plan["budget"]["allocator"], "ssps");
+  EXPECT_LE(plan["predicted"]["avg_w_bits"].get<double>(), 3.0);
+  EXPECT_LE(plan["predicted"]["bops"].get<double>(), 300e6);
+  EXPECT_GE(plan["predicted"]["ssps"]["rounds"].size(), 2u);
+  EXPECT_EQ(load(dir / "out" / "compress.json")["config"]["ssps"]["steps"], 100);
+
+  auto other = mpq(args + " --theta 0.8 --resume");
+  EXPECT_EQ(other.status, 1);
+  EXPECT_NE(other.output.find("--resume: " + (dir / "out").string() + " was made with ssps"),
+            std::string::npos)
+      << other.output;
+  auto bad = mpq("compress --method ssps --candidates 2,16 -o " + (dir / "bad").string());
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("candidate width 16: SSPS searches quantized widths 2..8"),
+            std::string::npos)
+      << bad.output;
+  EXPECT_FALSE(fs::exists(dir / "bad"));
+}
+
 }  // namespace
 }  // namespace mpq

@@ -13,8 +13,8 @@ namespace {
 
 using Ints = std::vector<int64_t>;
 
-// stem conv, then three parallel 8→8 3x3 convs (b, c, d) summed, a classifier on the feature map. With
-// `sensitive`, c's weights are 10x larger than b's and d's: the sum, and so the output, is
+// stem conv, then three parallel 8→8 3x3 convs (b, c, d) summed, a classifier on the feature map.
+// With `sensitive`, c's weights are 10x larger than b's and d's: the sum, and so the output, is
 // mostly c's, and so is the damage its quantization noise (relative to its weights) does.
 ir::Graph branches(bool sensitive) {
   at::manual_seed(3);
@@ -122,16 +122,15 @@ TEST(Ssps, TightBudgetsAreAllMetWithActivationWidthsSearched) {
       allocation::parse_budget(fmt::format("size={}B", static_cast<int64_t>(size))),
       allocation::parse_budget(fmt::format("bops={}", static_cast<int64_t>(bops)))};
   SspsResult r = ssps(g, loader, costs, budgets, o);
-  for (const auto& b : budgets)
-    EXPECT_LE(costs.total(b.kind, r.plan), costs.limit(b)) << b.text;
+  for (const auto& b : budgets) EXPECT_LE(costs.total(b.kind, r.plan), costs.limit(b)) << b.text;
   bool wide = false;
   for (const auto& l : r.plan.layers) wide = wide || l.w_bits > 2 || l.a_bits > 4;
   EXPECT_TRUE(wide) << "the budgets leave room above the narrowest plan, and the plan uses it";
   EXPECT_EQ(r.plan.budget["allocator"], "ssps");
 
   // A budget below the narrowest plan fails before any search, in one line.
-  std::vector<allocation::Budget> impossible{allocation::parse_budget(
-      fmt::format("size={}B", static_cast<int64_t>(size / 1.1 * 0.9)))};
+  std::vector<allocation::Budget> impossible{
+      allocation::parse_budget(fmt::format("size={}B", static_cast<int64_t>(size / 1.1 * 0.9)))};
   std::string err = test::error_of([&] { ssps(g, loader, costs, impossible, o); });
   EXPECT_NE(err.find("is infeasible: the smallest size reachable is"), std::string::npos) << err;
   o.w_candidates = {2, 16};

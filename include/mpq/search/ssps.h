@@ -11,10 +11,9 @@
 //        L = CE (labels, or KL to the float model's outputs) + λ·Σ_k max(0, E[cost_k]/T_k − 1)²
 //      with E[cost_k] = Σ_l p_w,lᵀ C_k,l p_a,l, p = softmax(α/τ) (a fixed decision is one-hot),
 //   3. updates α and the step sizes with Adam (and the weights, with finetune).
-// Every `round` steps, once every expected cost is within 5% of its budget (else λ grows by half and
-// the search goes on), each open decision
-// whose certainty max softmax(α/τ) ≥ θ is fixed to its argmax and leaves the search: the space
-// shrinks round by round. At the end the open ones take
+// Every `round` steps, once every expected cost is within 5% of its budget (else λ grows by half
+// and the search goes on), each open decision whose certainty max softmax(α/τ) ≥ θ is fixed to its
+// argmax and leaves the search: the space shrinks round by round. At the end the open ones take
 // their argmax, a greedy repair (allocation::repair, Ω = −log p) makes the plan meet every
 // budget, and allocation::fill spends what the plan leaves unused.
 #pragma once
@@ -42,18 +41,18 @@ struct SspsOptions {
   // argmax plan's cost, and decisions grow certain and leave the search.
   double tau = 1.0;
   double tau_end = 0.2;
-  double lambda = 10.0;                 // weight of the constraint penalty (grows by half after
-                                        // each round ending > 5% over a budget)
+  double lambda = 10.0;  // weight of the constraint penalty (grows by half after
+                         // each round ending > 5% over a budget)
   // Initial logits α_b = slope·b. At 1 the search starts near the widest candidates and the
   // budget pulls widths down, so each layer's noise is judged in a network that still works (at
   // 0, uniform, most sampled paths have several 2-bit layers and the gradients say little).
   double init_slope = 1.0;
-  double lr = 0.05;                     // logits (Adam)
-  double step_lr = 1e-5;                // candidate step sizes (Adam); 0: keep calibrated
-  bool finetune = false;                // train the weights jointly (QAT flavour)
-  double weight_lr = 1e-5;              // with finetune (Adam)
-  bool labels_from_model = false;       // distil from the float model instead of labels
-  std::string observer = "mse";         // initial activation ranges
+  double lr = 0.05;                // logits (Adam)
+  double step_lr = 1e-5;           // candidate step sizes (Adam); 0: keep calibrated
+  bool finetune = false;           // train the weights jointly (QAT flavour)
+  double weight_lr = 1e-5;         // with finetune (Adam)
+  bool labels_from_model = false;  // distil from the float model instead of labels
+  std::string observer = "mse";    // initial activation ranges
   uint64_t seed = 0;
   bool progress = true;
 };
