@@ -385,7 +385,11 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       }
     }
   }
-  bar.finish();
+  bar.finish(step < options.steps
+                 ? fmt::format("every decision fixed after {} steps", step)
+                 : fmt::format("{} steps, {} decisions still open", step,
+                               std::count_if(decisions.begin(), decisions.end(),
+                                             [](const Decision& d) { return d.fixed < 0; })));
 
   // The plan: fixed decisions, argmax for the open ones, then the greedy repair.
   allocation::BitPlan& plan = result.plan;
