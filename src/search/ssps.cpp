@@ -58,9 +58,22 @@ double log2_space(const std::vector<Decision>& decisions) {
   return s;
 }
 
+// The allocation problem the search's plan must solve (repair and fill work on it).
+allocation::Problem problem_of(const SspsOptions& options, const CostModel& costs,
+                               const std::vector<Budget>& budgets) {
+  allocation::Problem p;
+  p.costs = &costs;
+  p.w_candidates = options.w_candidates;
+  p.a_candidates = options.a_candidates;
+  p.budgets = budgets;
+  p.first_last_bits = options.first_last_bits;
+  return p;
+}
+
 }  // namespace
 
-void check_options(const SspsOptions& options, const std::vector<Budget>& budgets) {
+void check_options(const SspsOptions& options, const std::vector<Budget>& budgets,
+                   const CostModel* costs) {
   MPQ_CHECK(!budgets.empty(), ErrorCode::kInvalidArgument,
             "ssps: give at least one --budget (size=, bops=, latency=, energy= or avg-w-bits=)");
   for (const auto* list : {&options.w_candidates, &options.a_candidates}) {
@@ -78,21 +91,15 @@ void check_options(const SspsOptions& options, const std::vector<Budget>& budget
             options.tau_end);
   MPQ_CHECK(options.theta > 0 && options.theta <= 1, ErrorCode::kInvalidArgument,
             "ssps: --theta {}: a certainty in (0, 1]", options.theta);
+  if (costs) problem_of(options, *costs, budgets).check_feasible();
 }
 
 SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostModel& costs,
                 const std::vector<Budget>& budgets, const SspsOptions& options) {
   auto start = std::chrono::steady_clock::now();
-  check_options(options, budgets);
+  check_options(options, budgets, &costs);
   MPQ_CHECK(data.size() > 0, ErrorCode::kInvalidArgument, "ssps: the search data is empty");
-
-  allocation::Problem problem;
-  problem.costs = &costs;
-  problem.w_candidates = options.w_candidates;
-  problem.a_candidates = options.a_candidates;
-  problem.budgets = budgets;
-  problem.first_last_bits = options.first_last_bits;
-  problem.check_feasible();
+  allocation::Problem problem = problem_of(options, costs, budgets);
 
   // The supernet starts from the widest plan: every layer's quantizers exist and are calibrated.
   const auto& layers = costs.layers();

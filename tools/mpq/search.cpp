@@ -20,7 +20,8 @@ void SspsFlags::add(CLI::App& app) {
   auto& s = options;
   app.add_option("--steps", s.steps, "ssps: search steps at most")->capture_default_str();
   app.add_option("--search-batch", s.batch, "ssps: images per step")->capture_default_str();
-  app.add_option("--round", s.round, "ssps: steps between fixing rounds (K)")->capture_default_str();
+  app.add_option("--round", s.round, "ssps: steps between fixing rounds (K)")
+      ->capture_default_str();
   app.add_option("--theta", s.theta, "ssps: certainty (max softmax) that fixes a layer's width")
       ->capture_default_str();
   app.add_option("--tau", s.tau, "ssps: softmax temperature at the start")->capture_default_str();
@@ -57,16 +58,7 @@ search::SspsResult SspsFlags::run(const ir::Graph& model, const std::string& mod
   s.first_last_bits = first_last_bits;
   s.labels_from_model = labels_from_model;
   s.progress = progress;
-  search::check_options(s, budgets);
-  {  // fails on a bad budget or candidate before the data is read
-    allocation::Problem p;
-    p.costs = &costs;
-    p.w_candidates = w_candidates;
-    p.a_candidates = a_candidates;
-    p.budgets = budgets;
-    p.first_last_bits = first_last_bits;
-    p.check_feasible();
-  }
+  search::check_options(s, budgets, &costs);  // before the data is read
   if (data.spec.empty()) {
     MPQ_CHECK(model_path.empty(), ErrorCode::kInvalidArgument,
               "ssps needs data to search on: --data SPEC (about 1024 training images, e.g. "
@@ -83,15 +75,14 @@ namespace {
 
 void print_costs(const allocation::BitPlan& plan, const allocation::CostModel& costs,
                  const std::vector<allocation::Budget>& budgets) {
-  fmt::print(
-      "\npredicted: size {}, {:.4g} GBOPs, energy {}, average weight width {:.3f} bits{}\n",
-      allocation::format_cost(allocation::CostKind::kSize, plan.predicted["size_bytes"]),
-      plan.predicted["bops"].get<double>() / 1e9,
-      allocation::format_cost(allocation::CostKind::kEnergy, plan.predicted["energy_pj"]),
-      plan.predicted["avg_w_bits"].get<double>(),
-      costs.has_latency()
-          ? fmt::format(", latency {:.4g} ms", plan.predicted["latency_ms"].get<double>())
-          : "");
+  fmt::print("\npredicted: size {}, {:.4g} GBOPs, energy {}, average weight width {:.3f} bits{}\n",
+             allocation::format_cost(allocation::CostKind::kSize, plan.predicted["size_bytes"]),
+             plan.predicted["bops"].get<double>() / 1e9,
+             allocation::format_cost(allocation::CostKind::kEnergy, plan.predicted["energy_pj"]),
+             plan.predicted["avg_w_bits"].get<double>(),
+             costs.has_latency()
+                 ? fmt::format(", latency {:.4g} ms", plan.predicted["latency_ms"].get<double>())
+                 : "");
   for (const auto& b : budgets)
     fmt::print("budget {}: {} ≤ {}\n", b.text,
                allocation::format_cost(b.kind, costs.total(b.kind, plan)),
@@ -219,8 +210,7 @@ void add_search(CLI::App& app) {
                                      ? o->flags.run(model, o->model, o->data, !o->json)
                                      : sensitivity::load_report(o->report);
     double sens_seconds = o->report.empty() ? report.seconds : 0.0;
-    allocation::Problem p =
-        make_problem(report, costs, budgets, a_candidates, o->first_last_bits);
+    allocation::Problem p = make_problem(report, costs, budgets, a_candidates, o->first_last_bits);
 
     auto t = std::chrono::steady_clock::now();
     if (o->method == "pareto") {

@@ -66,8 +66,10 @@ struct SspsResult {
   double seconds = 0;
 };
 
-// Throws (one line) on options SSPS cannot use: no budget, a candidate outside 2..8, ...
-void check_options(const SspsOptions& options, const std::vector<allocation::Budget>& budgets);
+// Throws (one line) on options SSPS cannot use: no budget, a candidate outside 2..8, ...; with
+// `costs`, also on a budget no plan can meet (stating the smallest feasible value).
+void check_options(const SspsOptions& options, const std::vector<allocation::Budget>& budgets,
+                   const allocation::CostModel* costs = nullptr);
 
 // Searches `model`'s widths on `data` under every budget. Throws (one line) on an infeasible
 // budget or a candidate outside 2..8, before any work.
