@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common.h"
+#include "runtime_cli.h"
 #include "mpq/core/error.h"
 #include "mpq/core/memory.h"
 #include "mpq/core/progress.h"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   mpq::cli::add_sensitivity(app);
   mpq::cli::add_search(app);
   mpq::cli::add_compress(app);
+  mpq::cli::add_runtime_commands(app);
   app.parse_complete_callback([&] { at::set_num_threads(threads); });
 
   try {

@@ -17,34 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "mpq/export/packed_format.h"
 #include "mpq/export/quantized.h"
 #include "mpq/ir/graph.h"
 
 namespace mpq::export_ {
-
-inline constexpr char kPackedMagic[4] = {'M', 'P', 'Q', 'P'};
-inline constexpr uint16_t kPackedVersion = 1;
-
-struct PackedHeader {
-  char magic[4];
-  uint16_t version;
-  uint16_t header_bytes;
-  uint32_t tensors;
-  uint32_t flags;  // 0
-  uint64_t graph_offset, graph_bytes;
-  uint64_t table_offset, table_bytes;
-  uint64_t weights_offset, weights_bytes;
-};
-static_assert(sizeof(PackedHeader) == 64, "the .mpq header is 64 bytes on disk");
-
-struct PackedEntry {
-  uint32_t name_bytes;
-  uint8_t bits;
-  uint8_t ndim;
-  uint16_t reserved;
-  uint64_t offset;  // into the weights section
-};
-static_assert(sizeof(PackedEntry) == 16, "a .mpq table entry is 16 bytes + dims + name");
 
 // Bit-packs int8 values (each within the signed b-bit range) into ceil(n·bits/8) bytes.
 std::string pack_bits(const at::Tensor& q, int bits);

@@ -1,0 +1,84 @@
+// mpq's integer runtime (DESIGN.md section 9): executes a packed .mpq model with integer
+// arithmetic only. No LibTorch and no exceptions across this API: every call returns a Status.
+//
+//   std::unique_ptr<mpq::runtime::Model> m;
+//   mpq::runtime::Status s = mpq::runtime::Model::load("net.mpq", {}, &m);
+//   if (!s.ok()) { fprintf(stderr, "%s\n", s.message.c_str()); ... }
+//   s = m->run(images, n, logits);   // float NCHW in, float logits out
+//
+// Inside: activations are uint8 NHWC (any width <= 8 by clamping, a zp-filled border for the
+// next convolution's padding); weights stay bit-packed at their width (2..8 bits) in 16-channel
+// blocks and are unpacked into a small panel right before use; int32 accumulation; every
+// requantization is a fixed-point multiplier and shift (dyadic). Values the simulation keeps in
+// float (a residual sum, a pooled feature) are int32 at 1/4096 of the step of the quantizer
+// that reads them.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mpq::runtime {
+
+enum class StatusCode { kOk = 0, kBadFile, kUnsupported, kInvalidArgument };
+
+struct Status {
+  StatusCode code = StatusCode::kOk;
+  std::string message;
+  bool ok() const { return code == StatusCode::kOk; }
+  static Status Ok() { return {}; }
+};
+
+// Kernel sets, best last in dispatch order; kAuto picks the best this CPU runs (CPUID).
+enum class Isa { kRef = 0, kAvx2 = 1, kAvx512Vnni = 2, kAuto = 99 };
+const char* isa_name(Isa isa);
+// The best kernel set this CPU supports.
+Isa best_isa();
+bool isa_supported(Isa isa);
+
+struct Options {
+  int threads = 2;
+  Isa isa = Isa::kAuto;
+};
+
+// One step of the lowered program, for profiles and latency tables.
+struct StepInfo {
+  std::string name;    // the ONNX node (a conv's name is its layer name)
+  std::string kind;    // conv, dwconv, fc, quantize, add, clip, gap, slice, pad
+  int w_bits = 0;      // convs
+  int a_bits = 0;      // width of the input activation grid (convs)
+  int64_t macs = 0;    // per image
+  std::string output;  // "u8" (fused requantize and clamp), "i32" or "f32"
+};
+
+class Model {
+ public:
+  static Status load(const std::string& path, const Options& options, std::unique_ptr<Model>* out);
+  ~Model();
+
+  // input: n images, float NCHW as the ONNX model's input; output: n x classes floats.
+  Status run(const float* input, int n, float* output);
+
+  int channels() const;
+  int height() const;
+  int width() const;
+  int classes() const;
+  Isa isa() const;
+  int threads() const;
+  const std::vector<StepInfo>& steps() const;
+  // Bytes held for weights (bit-packed) and for everything else the model keeps.
+  int64_t weight_bytes() const;
+  // With profiling on, run() adds each step's wall time (seconds) into step_seconds().
+  void set_profiling(bool on);
+  const std::vector<double>& step_seconds() const;
+  void clear_profile();
+
+  struct Impl;
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mpq::runtime

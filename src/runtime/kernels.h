@@ -1,0 +1,119 @@
+// Kernel arguments and per-ISA kernel tables of the integer runtime.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "mpq/runtime/runtime.h"
+
+namespace mpq::runtime {
+
+// Packed weight storage of a group-1 convolution: K = kh·kw·cp (cp: input channels rounded up
+// to 4), output channels in blocks of 16 (the last one zero-filled), each block as K/4 groups
+// of 64 values (16 channels × 4 consecutive k), every group bit-packed LSB-first at `bits`:
+// 8·bits bytes per group. The buffer ends in kWeightTail spare bytes so kernels may load whole
+// vectors.
+struct PackedGroup64 {
+  uint8_t bytes_at_8_bits[64];
+};
+static_assert(sizeof(PackedGroup64) == 64, "a 64-value group takes 64 bytes at 8 bits");
+inline constexpr int kBlock = 16;       // output channels per block
+inline constexpr int kMaxBlocks = 4;    // blocks per panel (one work item)
+inline constexpr int kWeightTail = 64;  // spare bytes after every packed buffer
+
+inline int64_t group_bytes(int bits) { return 8 * bits; }
+
+enum class OutMode { kU8 = 0, kI32 = 1, kRaw = 2 };
+
+// Where a kernel writes: pixel (n, y, x) channel c at
+// ((n·hp + y + border)·wp + x + border)·cp + c, as uint8 (kU8) or int32.
+struct OutDesc {
+  OutMode mode = OutMode::kU8;
+  void* data = nullptr;
+  int hp = 0, wp = 0, cp = 0, border = 0;
+};
+
+// Per output channel requantization: r = (acc·mult + add) >> shift (64-bit, arithmetic), then
+// kU8: clamp(r, lo − zp, hi − zp) + zp; kI32: clamp to int32; kRaw: acc unchanged.
+// acc already has the input zero point removed (Σ (x − zp)·w).
+struct Requant {
+  const int32_t* mult = nullptr;
+  const int32_t* shift = nullptr;
+  const int64_t* add = nullptr;
+  int32_t zp = 0, lo = 0, hi = 255;
+};
+
+inline int32_t requantize_ref(int32_t acc, int32_t mult, int32_t shift, int64_t add, OutMode mode,
+                              int32_t zp, int32_t lo, int32_t hi) {
+  if (mode == OutMode::kRaw) return acc;
+  int64_t r = (static_cast<int64_t>(acc) * mult + add) >> shift;
+  if (mode == OutMode::kU8) {
+    r = r < lo - zp ? lo - zp : r > hi - zp ? hi - zp : r;
+    return static_cast<int32_t>(r) + zp;
+  }
+  const int64_t lo32 = std::numeric_limits<int32_t>::min(),
+                hi32 = std::numeric_limits<int32_t>::max();
+  return static_cast<int32_t>(r < lo32 ? lo32 : r > hi32 ? hi32 : r);
+}
+
+struct ConvArgs {
+  // Input: uint8 NHWC with a border, [n][ih][iw][icp]; output (y, x) tap (i, j) reads padded
+  // pixel (y0 + y·stride + i, x0 + x·stride + j).
+  const uint8_t* in = nullptr;
+  int ih = 0, iw = 0, icp = 0;
+  int oh = 0, ow = 0, kh = 1, kw = 1, stride = 1, y0 = 0, x0 = 0;
+  // Weights: packed as above; oc real output channels; zpcorr[c] = zp_in · Σ_k w[c][k].
+  const uint8_t* weights = nullptr;
+  int bits = 8, oc = 0;
+  const int32_t* zpcorr = nullptr;
+  Requant rq;
+  OutDesc out;
+  // Work: image n, output rows [oh0, oh1), blocks [block0, block0 + blocks) (blocks <= 4).
+  // scratch: at least K·64 bytes, 64-byte aligned, owned by the calling thread.
+  int n = 0, oh0 = 0, oh1 = 0, block0 = 0, blocks = 1;
+  uint8_t* scratch = nullptr;
+  int k() const { return kh * kw * icp; }
+};
+
+struct DwconvArgs {
+  const uint8_t* in = nullptr;  // as ConvArgs; icp = channel stride, c channels
+  int ih = 0, iw = 0, icp = 0, c = 0;
+  int oh = 0, ow = 0, kh = 3, kw = 3, stride = 1, y0 = 0, x0 = 0;
+  // Weights: c·kh·kw values in [c][kh][kw] order, bit-packed LSB-first at `bits`.
+  const uint8_t* weights = nullptr;
+  int bits = 8;
+  int32_t zp_in = 0;
+  Requant rq;
+  OutDesc out;
+  int n = 0, oh0 = 0, oh1 = 0;
+  int8_t* scratch = nullptr;  // at least kh·kw·(icp + 64) bytes
+};
+
+// Value i of a buffer bit-packed LSB-first at `bits`, sign-extended.
+inline int8_t packed_value(const uint8_t* data, int64_t i, int bits) {
+  int64_t bit = i * bits;
+  uint32_t word = data[bit >> 3] | (static_cast<uint32_t>(data[(bit >> 3) + 1]) << 8);
+  int32_t raw = static_cast<int32_t>((word >> (bit & 7)) & ((1u << bits) - 1));
+  if (raw & (1 << (bits - 1))) raw -= 1 << bits;
+  return static_cast<int8_t>(raw);
+}
+
+#define MPQ_RT_KERNEL(name, Args) void name##_ref(const Args& args);
+#include "kernels.inc"
+#undef MPQ_RT_KERNEL
+#define MPQ_RT_KERNEL(name, Args) void name##_avx2(const Args& args);
+#include "kernels.inc"
+#undef MPQ_RT_KERNEL
+#define MPQ_RT_KERNEL(name, Args) void name##_avx512vnni(const Args& args);
+#include "kernels.inc"
+#undef MPQ_RT_KERNEL
+
+struct Kernels {
+#define MPQ_RT_KERNEL(name, Args) void (*name)(const Args&);
+#include "kernels.inc"
+#undef MPQ_RT_KERNEL
+};
+// The kernel table of an ISA (kAuto: the best supported).
+const Kernels& kernels_for(Isa isa);
+
+}  // namespace mpq::runtime

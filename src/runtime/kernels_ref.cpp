@@ -1,0 +1,77 @@
+// Scalar reference kernels: the oracle of the kernel tests and the fallback on any CPU.
+#include "kernels.h"
+
+namespace mpq::runtime {
+namespace {
+
+template <typename T>
+T* out_at(const OutDesc& o, int n, int y, int x) {
+  int64_t pixel = (static_cast<int64_t>(n) * o.hp + y + o.border) * o.wp + x + o.border;
+  return static_cast<T*>(o.data) + pixel * o.cp;
+}
+
+void store(const OutDesc& o, const Requant& rq, int n, int y, int x, int c, int32_t acc) {
+  int32_t v = requantize_ref(acc, rq.mult ? rq.mult[c] : 0, rq.shift ? rq.shift[c] : 0,
+                             rq.add ? rq.add[c] : 0, o.mode, rq.zp, rq.lo, rq.hi);
+  if (o.mode == OutMode::kU8)
+    out_at<uint8_t>(o, n, y, x)[c] = static_cast<uint8_t>(v);
+  else
+    out_at<int32_t>(o, n, y, x)[c] = v;
+}
+
+}  // namespace
+
+void conv_ref(const ConvArgs& a) {
+  const int64_t groups = a.k() / 4;
+  const int c_begin = a.block0 * kBlock;
+  const int c_end = (a.block0 + a.blocks) * kBlock;
+  for (int y = a.oh0; y < a.oh1; ++y)
+    for (int x = 0; x < a.ow; ++x)
+      for (int c = c_begin; c < c_end && c < a.out.cp; ++c) {
+        if (c >= a.oc) {  // channel padding of the output: the zero point
+          if (a.out.mode == OutMode::kU8) out_at<uint8_t>(a.out, a.n, y, x)[c] = a.rq.zp;
+          continue;
+        }
+        int32_t acc = 0;
+        for (int i = 0; i < a.kh; ++i)
+          for (int j = 0; j < a.kw; ++j) {
+            const uint8_t* px =
+                a.in + ((static_cast<int64_t>(a.n) * a.ih + a.y0 + y * a.stride + i) * a.iw + a.x0 +
+                        x * a.stride + j) *
+                           a.icp;
+            for (int ci = 0; ci < a.icp; ++ci) {
+              int64_t k = (i * a.kw + j) * a.icp + ci;
+              int64_t index = ((c / kBlock) * groups + k / 4) * 64 + (c % kBlock) * 4 + k % 4;
+              acc += static_cast<int32_t>(px[ci]) * packed_value(a.weights, index, a.bits);
+            }
+          }
+        store(a.out, a.rq, a.n, y, x, c, acc - a.zpcorr[c]);
+      }
+}
+
+void dwconv_ref(const DwconvArgs& a) {
+  const int taps = a.kh * a.kw;
+  const int64_t cp64 = (a.c + 63) / 64 * 64;
+  (void)taps;
+  for (int y = a.oh0; y < a.oh1; ++y)
+    for (int x = 0; x < a.ow; ++x)
+      for (int c = 0; c < a.out.cp; ++c) {
+        if (c >= a.c) {
+          if (a.out.mode == OutMode::kU8) out_at<uint8_t>(a.out, a.n, y, x)[c] = a.rq.zp;
+          continue;
+        }
+        int32_t acc = 0;
+        for (int i = 0; i < a.kh; ++i)
+          for (int j = 0; j < a.kw; ++j) {
+            const uint8_t* px =
+                a.in + ((static_cast<int64_t>(a.n) * a.ih + a.y0 + y * a.stride + i) * a.iw + a.x0 +
+                        x * a.stride + j) *
+                           a.icp;
+            acc += (static_cast<int32_t>(px[c]) - a.zp_in) *
+                   packed_value(a.weights, (i * a.kw + j) * cp64 + c, a.bits);
+          }
+        store(a.out, a.rq, a.n, y, x, c, acc);
+      }
+}
+
+}  // namespace mpq::runtime

@@ -1,0 +1,680 @@
+// Loading a .mpq file into the integer runtime: the QCDQ graph is lowered to a list of integer
+// steps (DESIGN.md section 9).
+//
+//   QuantizeLinear [-> Clip] -> DequantizeLinear   a uint8 tensor (the Clip narrows its grid)
+//   DequantizeLinear(packed int8 weight)            a weight, kept bit-packed
+//   Conv / Gemm                                     conv, dwconv or fc on a uint8 input; the
+//                                                   output is int32 ("real") unless the chain
+//                                                   Conv [-> Relu | Clip] -> QuantizeLinear
+//                                                   fuses into one uint8 requantize and clamp
+//   Add, Relu, Clip, GlobalAveragePool, Slice, Pad  on int32 real tensors
+//   Flatten, Reshape                                aliases (of a 1x1 spatial tensor)
+//
+// A real tensor holds round(value / S) with S = 1/4096 of the step of the first quantizer that
+// reads it (directly or through real steps), so a residual stream keeps the precision the
+// simulation gives it in float.
+#include <onnx/onnx_pb.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "mpq/export/packed_format.h"
+#include "program.h"
+
+namespace mpq::runtime {
+namespace {
+
+Status error(StatusCode code, const std::string& message) { return Status{code, message}; }
+
+template <typename T>
+bool read_record(const std::string& bytes, uint64_t offset, T* out) {
+  if (offset + sizeof(T) > bytes.size() || offset + sizeof(T) < offset) return false;
+  std::memcpy(out, bytes.data() + offset, sizeof(T));
+  return true;
+}
+
+// An initializer or Constant, as doubles (small tensors) or as int8 values (weights).
+struct Const {
+  std::vector<int64_t> dims;
+  std::vector<double> values;
+  int elem_type = 0;
+};
+
+bool parse_tensor(const onnx::TensorProto& t, Const* out) {
+  out->dims.assign(t.dims().begin(), t.dims().end());
+  out->elem_type = t.data_type();
+  int64_t n = 1;
+  for (int64_t d : out->dims) n *= d;
+  out->values.resize(n);
+  const std::string& raw = t.raw_data();
+  auto from_raw = [&](auto zero) {
+    using T = decltype(zero);
+    if (raw.size() != n * sizeof(T)) return false;
+    for (int64_t i = 0; i < n; ++i) {
+      T v;
+      std::memcpy(&v, raw.data() + i * sizeof(T), sizeof(T));
+      out->values[i] = static_cast<double>(v);
+    }
+    return true;
+  };
+  bool has_raw = t.has_raw_data();
+  switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      if (has_raw) return from_raw(float{});
+      if (t.float_data_size() != n) return false;
+      for (int64_t i = 0; i < n; ++i) out->values[i] = t.float_data(i);
+      return true;
+    case onnx::TensorProto::UINT8:
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::INT32:
+    case onnx::TensorProto::BOOL:
+      if (has_raw) {
+        if (t.data_type() == onnx::TensorProto::UINT8 || t.data_type() == onnx::TensorProto::BOOL)
+          return from_raw(uint8_t{});
+        if (t.data_type() == onnx::TensorProto::INT8) return from_raw(int8_t{});
+        return from_raw(int32_t{});
+      }
+      if (t.int32_data_size() != n) return false;
+      for (int64_t i = 0; i < n; ++i) out->values[i] = t.int32_data(i);
+      return true;
+    case onnx::TensorProto::INT64:
+      if (has_raw) return from_raw(int64_t{});
+      if (t.int64_data_size() != n) return false;
+      for (int64_t i = 0; i < n; ++i) out->values[i] = static_cast<double>(t.int64_data(i));
+      return true;
+    case onnx::TensorProto::DOUBLE:
+      if (has_raw) return from_raw(double{});
+      if (t.double_data_size() != n) return false;
+      for (int64_t i = 0; i < n; ++i) out->values[i] = t.double_data(i);
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct PackedRef {
+  int bits = 8;
+  std::vector<int64_t> shape;
+  const uint8_t* data = nullptr;  // LSB-first, row-major
+};
+
+struct Weight {
+  std::vector<int8_t> q;  // transient: repacked into the runtime layout, then released
+  std::vector<int64_t> shape;
+  std::vector<double> scale;  // per output channel
+  int bits = 8;
+};
+
+// What an ONNX value is while lowering.
+struct Val {
+  enum Kind { kNone, kInput, kTensor, kConst, kWeight } kind = kNone;
+  int tensor = -1;
+  Const c;
+  std::shared_ptr<Weight> w;
+};
+
+int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t fallback) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return a.i();
+  return fallback;
+}
+std::vector<int64_t> attr_ints(const onnx::NodeProto& n, const std::string& name) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
+  return {};
+}
+const onnx::AttributeProto* attr(const onnx::NodeProto& n, const std::string& name) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+int bits_of(int lo, int hi) {
+  int b = 1;
+  while ((1 << b) - 1 < hi - lo) ++b;
+  return b;
+}
+
+class Lowering {
+ public:
+  Lowering(Program* p, const std::string& path) : p_(p), path_(path) {}
+
+  Status run(const onnx::ModelProto& model, const std::map<std::string, PackedRef>& packed);
+
+ private:
+  Status fail(const onnx::NodeProto& n, const std::string& what) {
+    return error(StatusCode::kUnsupported,
+                 path_ + ": node '" + n.name() + "' (" + n.op_type() + "): " + what);
+  }
+  Val* get(const std::string& name) {
+    auto it = vals_.find(name);
+    return it == vals_.end() ? nullptr : &it->second;
+  }
+  bool scalar(const std::string& name, double* v) {
+    Val* x = get(name);
+    if (!x || x->kind != Val::kConst || x->c.values.size() != 1) return false;
+    *v = x->c.values[0];
+    return true;
+  }
+  int add_tensor(TensorDesc d) {
+    p_->tensors.push_back(std::move(d));
+    return static_cast<int>(p_->tensors.size()) - 1;
+  }
+  Status node(const onnx::NodeProto& n);
+  Status conv(const onnx::NodeProto& n, bool gemm);
+
+  Program* p_;
+  std::string path_;
+  std::map<std::string, Val> vals_;
+  std::map<std::string, PackedRef> packed_;
+};
+
+Status Lowering::run(const onnx::ModelProto& model,
+                     const std::map<std::string, PackedRef>& packed) {
+  packed_ = packed;
+  const onnx::GraphProto& g = model.graph();
+  for (const auto& init : g.initializer()) {
+    Val v;
+    v.kind = Val::kConst;
+    if (!parse_tensor(init, &v.c))
+      return error(StatusCode::kBadFile, path_ + ": initializer '" + init.name() +
+                                             "' has a data type or size the runtime cannot read");
+    vals_[init.name()] = std::move(v);
+  }
+  for (auto& [name, ref] : packed_) {
+    Val v;
+    v.kind = Val::kConst;
+    v.c.dims = ref.shape;
+    v.c.elem_type = -ref.bits;  // marks a packed weight
+    vals_[name] = std::move(v);
+  }
+  int inputs = 0;
+  for (const auto& in : g.input()) {
+    if (vals_.count(in.name())) continue;  // an initializer listed as input (old exporters)
+    if (++inputs > 1)
+      return error(StatusCode::kUnsupported, path_ + ": more than one graph input ('" + in.name() +
+                                                 "'); the runtime takes one image");
+    const auto& shape = in.type().tensor_type().shape();
+    if (shape.dim_size() != 4)
+      return error(StatusCode::kUnsupported, path_ + ": input '" + in.name() + "' has " +
+                                                 std::to_string(shape.dim_size()) +
+                                                 " dimensions; the runtime takes NCHW images");
+    p_->in_c = static_cast<int>(shape.dim(1).dim_value());
+    p_->in_h = static_cast<int>(shape.dim(2).dim_value());
+    p_->in_w = static_cast<int>(shape.dim(3).dim_value());
+    Val v;
+    v.kind = Val::kInput;
+    vals_[in.name()] = v;
+  }
+  if (inputs == 0) return error(StatusCode::kBadFile, path_ + ": the graph has no input");
+  for (const auto& n : g.node())
+    if (Status s = node(n); !s.ok()) return s;
+  if (g.output_size() != 1)
+    return error(StatusCode::kUnsupported, path_ + ": the runtime needs exactly one output");
+  Val* out = get(g.output(0).name());
+  if (!out || out->kind != Val::kTensor || p_->tensors[out->tensor].kind != TensorKind::kI32)
+    return error(StatusCode::kUnsupported,
+                 path_ + ": output '" + g.output(0).name() + "' is not computed by the graph");
+  p_->output = out->tensor;
+  return Status::Ok();
+}
+
+Status Lowering::node(const onnx::NodeProto& n) {
+  const std::string& op = n.op_type();
+  auto in = [&](int i) -> Val* { return i < n.input_size() ? get(n.input(i)) : nullptr; };
+  auto set_tensor = [&](int t) {
+    Val v;
+    v.kind = Val::kTensor;
+    v.tensor = t;
+    vals_[n.output(0)] = v;
+  };
+  for (int i = 0; i < n.input_size(); ++i)
+    if (!n.input(i).empty() && !get(n.input(i)))
+      return fail(n, "input '" + n.input(i) + "' is not defined before this node");
+
+  if (op == "Constant") {
+    const onnx::AttributeProto* a = attr(n, "value");
+    Val v;
+    v.kind = Val::kConst;
+    if (!a || !parse_tensor(a->t(), &v.c)) return fail(n, "a Constant without a readable value");
+    vals_[n.output(0)] = std::move(v);
+    return Status::Ok();
+  }
+  if (op == "Cast" && in(0)->kind == Val::kConst) {
+    vals_[n.output(0)] = *in(0);
+    return Status::Ok();
+  }
+  if (op == "DequantizeLinear") {
+    Val* x = in(0);
+    Val *s = in(1), *z = in(2);
+    if (!s || s->kind != Val::kConst) return fail(n, "the scale is not a constant");
+    if (x->kind == Val::kConst) {  // a weight
+      auto w = std::make_shared<Weight>();
+      w->shape = x->c.dims;
+      if (x->c.elem_type < 0) {
+        const PackedRef& ref = packed_.at(n.input(0));
+        w->bits = ref.bits;
+        int64_t count = 1;
+        for (int64_t d : ref.shape) count *= d;
+        w->q.resize(count);
+        for (int64_t i = 0; i < count; ++i) w->q[i] = packed_value(ref.data, i, ref.bits);
+      } else if (x->c.elem_type == onnx::TensorProto::INT8) {
+        w->q.assign(x->c.values.begin(), x->c.values.end());
+      } else {
+        return fail(n, "weight '" + n.input(0) + "' is not int8");
+      }
+      if (z)
+        for (double zp : z->c.values)
+          if (zp != 0) return fail(n, "weight zero point " + std::to_string(zp) + ": must be 0");
+      w->scale = s->c.values;
+      if (w->shape.empty() || (w->scale.size() != 1 && w->scale.size() != size_t(w->shape[0])))
+        return fail(n, "weight scales must be per tensor or per output channel (axis 0)");
+      if (w->scale.size() == 1) w->scale.assign(w->shape[0], w->scale[0]);
+      Val v;
+      v.kind = Val::kWeight;
+      v.w = std::move(w);
+      vals_[n.output(0)] = std::move(v);
+      return Status::Ok();
+    }
+    if (x->kind != Val::kTensor || p_->tensors[x->tensor].kind != TensorKind::kU8)
+      return fail(n, "dequantizes something that is neither a weight nor a quantized tensor");
+    set_tensor(x->tensor);
+    return Status::Ok();
+  }
+  if (op == "QuantizeLinear") {
+    Val* x = in(0);
+    double scale = 0, zp = 0;
+    if (!scalar(n.input(1), &scale) || !(scale > 0) || !std::isfinite(scale))
+      return fail(n, "the scale must be one finite positive constant");
+    if (n.input_size() > 2 && !scalar(n.input(2), &zp))
+      return fail(n, "the zero point must be a constant");
+    if (n.input_size() > 2 && get(n.input(2))->c.elem_type != onnx::TensorProto::UINT8)
+      return fail(n, "activations must quantize to uint8");
+    TensorDesc d;
+    d.kind = TensorKind::kU8;
+    d.scale = scale;
+    d.zp = static_cast<int32_t>(zp);
+    Step st;
+    st.name = n.name();
+    if (x->kind == Val::kInput) {
+      d.c = p_->in_c, d.h = p_->in_h, d.w = p_->in_w;
+      st.op = StepOp::kQuantizeInput;
+    } else if (x->kind == Val::kTensor && p_->tensors[x->tensor].kind == TensorKind::kI32) {
+      const TensorDesc& src = p_->tensors[x->tensor];
+      d.c = src.c, d.h = src.h, d.w = src.w;
+      st.op = StepOp::kRequantize;
+      st.in0 = x->tensor;
+    } else {
+      return fail(n, "quantizes a value that is not real-valued");
+    }
+    d.cp = (d.c + 3) / 4 * 4;
+    st.out = add_tensor(d);
+    p_->steps.push_back(st);
+    set_tensor(st.out);
+    return Status::Ok();
+  }
+  if (op == "Clip" || op == "Relu") {
+    Val* x = in(0);
+    double lo = op == "Relu" ? 0 : -INFINITY, hi = INFINITY;
+    if (op == "Clip") {
+      if (n.input_size() > 1 && !n.input(1).empty() && !scalar(n.input(1), &lo))
+        return fail(n, "min must be a constant");
+      if (n.input_size() > 2 && !n.input(2).empty() && !scalar(n.input(2), &hi))
+        return fail(n, "max must be a constant");
+      if (const auto* a = attr(n, "min")) lo = a->f();
+      if (const auto* a = attr(n, "max")) hi = a->f();
+    }
+    if (x->kind != Val::kTensor) return fail(n, "clips something that is not a tensor");
+    TensorDesc src = p_->tensors[x->tensor];
+    if (src.kind == TensorKind::kU8) {  // narrows the grid of a QuantizeLinear
+      TensorDesc& d = p_->tensors[x->tensor];
+      d.lo = std::max(d.lo, static_cast<int>(std::ceil(lo)));
+      d.hi = std::min(d.hi, static_cast<int>(std::floor(hi)));
+      if (d.lo > d.hi) return fail(n, "clips the uint8 grid to nothing");
+      set_tensor(x->tensor);
+      return Status::Ok();
+    }
+    Step st;
+    st.op = StepOp::kClip;
+    st.name = n.name();
+    st.in0 = x->tensor;
+    st.lo = lo, st.hi = hi;
+    st.out = add_tensor(src);
+    p_->steps.push_back(st);
+    set_tensor(st.out);
+    return Status::Ok();
+  }
+  if (op == "Conv") return conv(n, false);
+  if (op == "Gemm") return conv(n, true);
+  if (op == "Add") {
+    Val *a = in(0), *b = in(1);
+    if (a->kind != Val::kTensor || b->kind != Val::kTensor ||
+        p_->tensors[a->tensor].kind != TensorKind::kI32 ||
+        p_->tensors[b->tensor].kind != TensorKind::kI32)
+      return fail(n, "adds values that are not real-valued tensors");
+    const TensorDesc &da = p_->tensors[a->tensor], &db = p_->tensors[b->tensor];
+    if (da.c != db.c || da.h != db.h || da.w != db.w)
+      return fail(n, "adds tensors of different shapes (" + std::to_string(da.c) + "x" +
+                         std::to_string(da.h) + "x" + std::to_string(da.w) + " and " +
+                         std::to_string(db.c) + "x" + std::to_string(db.h) + "x" +
+                         std::to_string(db.w) + "); broadcasting is not supported");
+    Step st;
+    st.op = StepOp::kAdd;
+    st.name = n.name();
+    st.in0 = a->tensor, st.in1 = b->tensor;
+    st.out = add_tensor(da);
+    p_->steps.push_back(st);
+    set_tensor(st.out);
+    return Status::Ok();
+  }
+  if (op == "GlobalAveragePool" || op == "ReduceMean") {
+    Val* x = in(0);
+    if (x->kind != Val::kTensor || p_->tensors[x->tensor].kind != TensorKind::kI32)
+      return fail(n, "pools a value that is not a real-valued tensor");
+    if (op == "ReduceMean") {
+      auto axes = attr_ints(n, "axes");
+      if (axes != std::vector<int64_t>{2, 3} || attr_int(n, "keepdims", 1) != 1)
+        return fail(n, "only ReduceMean over axes [2, 3] with keepdims is supported");
+    }
+    TensorDesc d = p_->tensors[x->tensor];
+    d.h = d.w = 1;
+    Step st;
+    st.op = StepOp::kGap;
+    st.name = n.name();
+    st.in0 = x->tensor;
+    st.out = add_tensor(d);
+    p_->steps.push_back(st);
+    set_tensor(st.out);
+    return Status::Ok();
+  }
+  if (op == "Flatten" || op == "Reshape" || op == "Squeeze") {
+    Val* x = in(0);
+    if (x->kind != Val::kTensor) return fail(n, "reshapes something that is not a tensor");
+    const TensorDesc& d = p_->tensors[x->tensor];
+    if (d.h != 1 || d.w != 1)
+      return fail(n, "reshapes a " + std::to_string(d.h) + "x" + std::to_string(d.w) +
+                         " feature map; only 1x1 maps (after global pooling) are supported");
+    set_tensor(x->tensor);
+    return Status::Ok();
+  }
+  if (op == "Slice") {
+    Val* x = in(0);
+    if (x->kind != Val::kTensor || p_->tensors[x->tensor].kind != TensorKind::kI32)
+      return fail(n, "slices a value that is not a real-valued tensor");
+    std::vector<double> starts, ends, axes, steps;
+    for (int i = 1; i < n.input_size(); ++i) {
+      Val* v = in(i);
+      if (!n.input(i).empty() && (!v || v->kind != Val::kConst))
+        return fail(n, "slice parameters must be constants");
+    }
+    starts = in(1)->c.values, ends = in(2)->c.values;
+    if (in(3)) axes = in(3)->c.values;
+    if (in(4)) steps = in(4)->c.values;
+    TensorDesc d = p_->tensors[x->tensor];
+    Step st;
+    st.op = StepOp::kSlice;
+    st.name = n.name();
+    st.in0 = x->tensor;
+    int* dims[4] = {nullptr, &d.c, &d.h, &d.w};
+    for (size_t i = 0; i < starts.size(); ++i) {
+      int axis = axes.empty() ? static_cast<int>(i) : static_cast<int>(axes[i]);
+      if (axis < 0) axis += 4;
+      int64_t step = steps.empty() ? 1 : static_cast<int64_t>(steps[i]);
+      if (axis < 1 || axis > 3 || step <= 0)
+        return fail(n, "only forward slices of the channel or spatial axes are supported");
+      int64_t size = *dims[axis];
+      auto clampi = [&](double v) {
+        int64_t i64 = v >= 9e18 ? size : v <= -9e18 ? 0 : static_cast<int64_t>(v);
+        if (i64 < 0) i64 += size;
+        return std::max<int64_t>(0, std::min<int64_t>(size, i64));
+      };
+      int64_t b = clampi(starts[i]), e = clampi(ends[i]);
+      st.slice_begin[axis - 1] = static_cast<int>(b);
+      st.slice_step[axis - 1] = static_cast<int>(step);
+      *dims[axis] = static_cast<int>(e > b ? (e - b + step - 1) / step : 0);
+    }
+    d.cp = d.c;
+    st.out = add_tensor(d);
+    p_->steps.push_back(st);
+    set_tensor(st.out);
+    return Status::Ok();
+  }
+  if (op == "Pad") {
+    Val* x = in(0);
+    if (x->kind != Val::kTensor || p_->tensors[x->tensor].kind != TensorKind::kI32)
+      return fail(n, "pads a value that is not a real-valued tensor");
+    std::vector<double> pads;
+    if (n.input_size() > 1 && in(1) && in(1)->kind == Val::kConst)
+      pads = in(1)->c.values;
+    else {
+      auto a = attr_ints(n, "pads");
+      pads.assign(a.begin(), a.end());
+    }
+    const onnx::AttributeProto* mode = attr(n, "mode");
+    if (mode && mode->s() != "constant") return fail(n, "only constant padding is supported");
+    double value = 0;
+    if (n.input_size() > 2 && !n.input(2).empty() && (!scalar(n.input(2), &value) || value != 0))
+      return fail(n, "only zero padding is supported");
+    if (pads.size() != 8 || pads[0] != 0 || pads[4] != 0)
+      return fail(n, "pads must have 8 values with none on the batch axis");
+    TensorDesc d = p_->tensors[x->tensor];
+    Step st;
+    st.op = StepOp::kPad;
+    st.name = n.name();
+    st.in0 = x->tensor;
+    for (int a = 0; a < 3; ++a) {
+      st.pad_before[a] = static_cast<int>(pads[1 + a]);
+      st.pad_after[a] = static_cast<int>(pads[5 + a]);
+      if (st.pad_before[a] < 0 || st.pad_after[a] < 0) return fail(n, "negative pads");
+    }
+    d.c += st.pad_before[0] + st.pad_after[0];
+    d.h += st.pad_before[1] + st.pad_after[1];
+    d.w += st.pad_before[2] + st.pad_after[2];
+    d.cp = d.c;
+    st.out = add_tensor(d);
+    p_->steps.push_back(st);
+    set_tensor(st.out);
+    return Status::Ok();
+  }
+  return fail(n,
+              "the integer runtime does not implement this op (it runs Conv, Gemm, Add, "
+              "Relu, Clip, GlobalAveragePool, Slice, Pad, Flatten/Reshape and Q/DQ)");
+}
+
+Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
+  Val* x = get(n.input(0));
+  Val* wv = n.input_size() > 1 ? get(n.input(1)) : nullptr;
+  if (x->kind != Val::kTensor || p_->tensors[x->tensor].kind != TensorKind::kU8)
+    return fail(n, "the input is not quantized (the runtime runs quantized layers only)");
+  if (!wv || wv->kind != Val::kWeight)
+    return fail(n, "the weight is not a quantized weight (DequantizeLinear of int8)");
+  const Weight& w = *wv->w;
+  TensorDesc& in = p_->tensors[x->tensor];
+  auto layer = std::make_shared<ConvLayer>();
+  ConvLayer& L = *layer;
+  L.bits = w.bits;
+  L.in_scale = in.scale;
+  L.in_zp = in.zp;
+  L.a_bits = bits_of(in.lo, in.hi);
+  L.w_scale = w.scale;
+  L.oc = static_cast<int>(w.shape[0]);
+  std::vector<int8_t> q = w.q;  // [oc][ic][kh][kw]
+  int ic = 0;
+  if (gemm) {
+    if (attr_int(n, "transA", 0) != 0) return fail(n, "transA = 1 is not supported");
+    const onnx::AttributeProto* alpha = attr(n, "alpha");
+    const onnx::AttributeProto* beta = attr(n, "beta");
+    if ((alpha && alpha->f() != 1.0f) || (beta && beta->f() != 1.0f))
+      return fail(n, "alpha and beta must be 1");
+    if (in.h != 1 || in.w != 1) return fail(n, "the input is not a vector");
+    if (w.shape.size() != 2) return fail(n, "the weight is not a matrix");
+    if (attr_int(n, "transB", 0) == 0) {  // [ic][oc] -> [oc][ic]
+      int rows = static_cast<int>(w.shape[0]), cols = static_cast<int>(w.shape[1]);
+      for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) q[c * rows + r] = w.q[r * cols + c];
+      L.oc = cols;
+      ic = rows;
+      if (L.w_scale.size() != size_t(cols))
+        return fail(n, "per-channel scales of an untransposed Gemm weight are not supported");
+    } else {
+      ic = static_cast<int>(w.shape[1]);
+    }
+    L.kh = L.kw = 1;
+    L.kind = ConvKind::kFc;
+  } else {
+    if (w.shape.size() != 4) return fail(n, "the weight is not 4-D");
+    ic = static_cast<int>(w.shape[1]);
+    L.kh = static_cast<int>(w.shape[2]);
+    L.kw = static_cast<int>(w.shape[3]);
+    auto strides = attr_ints(n, "strides");
+    auto pads = attr_ints(n, "pads");
+    auto dil = attr_ints(n, "dilations");
+    for (int64_t d : dil)
+      if (d != 1) return fail(n, "dilation " + std::to_string(d) + " is not supported");
+    if (!strides.empty() && strides[0] != strides.back())
+      return fail(n, "different strides per axis are not supported");
+    L.stride = strides.empty() ? 1 : static_cast<int>(strides[0]);
+    if (pads.empty()) pads.assign(4, 0);
+    if (const auto* ap = attr(n, "auto_pad"); ap && ap->s() != "NOTSET")
+      return fail(n, "auto_pad " + ap->s() + " is not supported; export explicit pads");
+    L.pad_top = static_cast<int>(pads[0]), L.pad_left = static_cast<int>(pads[1]);
+    L.pad_bottom = static_cast<int>(pads[2]), L.pad_right = static_cast<int>(pads[3]);
+    int64_t group = attr_int(n, "group", 1);
+    if (group == 1) {
+      L.kind = ConvKind::kConv;
+    } else if (group == in.c && ic == 1 && L.oc == in.c) {
+      L.kind = ConvKind::kDwconv;
+    } else {
+      return fail(n, "group = " + std::to_string(group) +
+                         ": only group 1 and depthwise convolutions are supported");
+    }
+  }
+  if (L.kind != ConvKind::kDwconv && ic != in.c)
+    return fail(n, "weight has " + std::to_string(ic) + " input channels, the input " +
+                       std::to_string(in.c));
+  L.ic = in.c;
+  L.oh = (in.h + L.pad_top + L.pad_bottom - L.kh) / L.stride + 1;
+  L.ow = (in.w + L.pad_left + L.pad_right - L.kw) / L.stride + 1;
+  in.border = std::max({in.border, L.pad_top, L.pad_left, L.pad_bottom, L.pad_right});
+  // Bias.
+  L.bias.assign(L.oc, 0.0);
+  if (n.input_size() > 2 && !n.input(2).empty()) {
+    Val* b = get(n.input(2));
+    if (b->kind != Val::kConst || b->c.values.size() != size_t(L.oc))
+      return fail(n, "the bias must be a constant of one value per output channel");
+    L.bias = b->c.values;
+  }
+  // Repack into the runtime layout at the weight's width.
+  pack_layer(L, q);
+  p_->weight_bytes += static_cast<int64_t>(L.packed.size());
+  TensorDesc out;
+  out.kind = TensorKind::kI32;
+  out.c = out.cp = L.oc;
+  out.h = L.oh, out.w = L.ow;
+  Step st;
+  st.op = StepOp::kConv;
+  st.name = n.name();
+  st.in0 = x->tensor;
+  st.conv = layer;
+  st.out = add_tensor(out);
+  p_->steps.push_back(st);
+  Val v;
+  v.kind = Val::kTensor;
+  v.tensor = st.out;
+  vals_[n.output(0)] = v;
+  return Status::Ok();
+}
+
+std::string uncompress_graph(const std::string& bytes, uint64_t offset, uint64_t size, bool* ok) {
+  *ok = false;
+  uint64_t raw_size = 0;
+  if (size < sizeof(raw_size) || !read_record(bytes, offset, &raw_size)) return {};
+  if (raw_size > (uint64_t{1} << 32)) return {};
+  std::string raw(raw_size, '\0');
+  uLongf got = raw_size;
+  int rc = uncompress(reinterpret_cast<Bytef*>(raw.data()), &got,
+                      reinterpret_cast<const Bytef*>(bytes.data() + offset + sizeof(raw_size)),
+                      size - sizeof(raw_size));
+  *ok = rc == Z_OK && got == raw_size;
+  return raw;
+}
+
+}  // namespace
+
+Status load_program(const std::string& path, Program* p) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return error(StatusCode::kBadFile, path + ": cannot open the .mpq model");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string bytes = ss.str();
+  using export_::PackedEntry;
+  using export_::PackedHeader;
+  PackedHeader h{};
+  if (!read_record(bytes, 0, &h) || std::memcmp(h.magic, export_::kPackedMagic, 4) != 0)
+    return error(StatusCode::kBadFile,
+                 path + ": not an mpq packed model (no 'MPQP' magic); `mpq quantize` writes one");
+  if (h.version != export_::kPackedVersion)
+    return error(StatusCode::kUnsupported, path + ": .mpq version " + std::to_string(h.version) +
+                                               "; this runtime reads version " +
+                                               std::to_string(export_::kPackedVersion));
+  for (auto [off, len] :
+       {std::pair{h.graph_offset, h.graph_bytes}, std::pair{h.table_offset, h.table_bytes},
+        std::pair{h.weights_offset, h.weights_bytes}})
+    if (off + len > bytes.size() || off + len < off)
+      return error(StatusCode::kBadFile, path + ": a section runs past the end of the file (" +
+                                             std::to_string(bytes.size()) + " bytes; truncated?)");
+  // The weights section stays in memory, packed; the layers repack from it.
+  std::map<std::string, PackedRef> packed;
+  p->file = bytes.substr(h.weights_offset, h.weights_bytes);
+  p->file.append(8, '\0');
+  uint64_t at = h.table_offset;
+  for (uint32_t t = 0; t < h.tensors; ++t) {
+    PackedEntry e{};
+    if (!read_record(bytes, at, &e)) return error(StatusCode::kBadFile, path + ": truncated table");
+    at += sizeof(e);
+    if (e.bits < 2 || e.bits > 8)
+      return error(StatusCode::kBadFile, path + ": table entry " + std::to_string(t) +
+                                             " has width " + std::to_string(e.bits) +
+                                             "; packed widths are 2..8");
+    PackedRef ref;
+    ref.bits = e.bits;
+    int64_t count = 1;
+    for (int d = 0; d < e.ndim; ++d) {
+      int64_t dim = 0;
+      if (!read_record(bytes, at, &dim) || dim < 0)
+        return error(StatusCode::kBadFile, path + ": truncated table");
+      at += 8;
+      ref.shape.push_back(dim);
+      count *= dim;
+    }
+    if (at + e.name_bytes > bytes.size())
+      return error(StatusCode::kBadFile, path + ": truncated table");
+    std::string name = bytes.substr(at, e.name_bytes);
+    at += e.name_bytes;
+    if (e.offset + (count * e.bits + 7) / 8 > h.weights_bytes)
+      return error(StatusCode::kBadFile,
+                   path + ": tensor '" + name + "' runs past the weights section");
+    ref.data = reinterpret_cast<const uint8_t*>(p->file.data()) + e.offset;
+    packed[name] = ref;
+  }
+  bool ok = false;
+  std::string raw = uncompress_graph(bytes, h.graph_offset, h.graph_bytes, &ok);
+  onnx::ModelProto model;
+  if (!ok || !model.ParseFromString(raw))
+    return error(StatusCode::kBadFile, path +
+                                           ": the graph section does not decompress to an "
+                                           "ONNX model (corrupt file?)");
+  Lowering lowering(p, path);
+  Status s = lowering.run(model, packed);
+  // Every layer now holds its own packed copy in the runtime layout.
+  p->file.clear();
+  p->file.shrink_to_fit();
+  if (!s.ok()) return s;
+  return finish_program(p, path);
+}
+
+}  // namespace mpq::runtime

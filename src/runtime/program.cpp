@@ -1,0 +1,218 @@
+// After lowering: weight repacking, the scales of real tensors, requantization constants and
+// the Conv [-> Relu | Clip] -> QuantizeLinear fusion.
+#include "program.h"
+
+#include <cmath>
+#include <limits>
+
+namespace mpq::runtime {
+namespace {
+
+void put_bits(uint8_t* buf, int64_t index, int bits, int value) {
+  uint32_t v = static_cast<uint32_t>(value) & ((1u << bits) - 1);
+  int64_t bit = index * bits;
+  for (int b = 0; b < bits; ++b, ++bit)
+    if (v >> b & 1) buf[bit >> 3] |= static_cast<uint8_t>(1u << (bit & 7));
+}
+
+int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+}  // namespace
+
+bool make_dyadic(double multiplier, double offset, Dyadic* out) {
+  if (multiplier == 0) {
+    *out = {0, 0, std::llround(offset)};
+    return true;
+  }
+  if (!(multiplier > 0) || !std::isfinite(multiplier) || !std::isfinite(offset)) return false;
+  int e = 0;
+  double mant = std::frexp(multiplier, &e);  // multiplier = mant·2^e, mant in [0.5, 1)
+  int64_t m = std::llround(std::ldexp(mant, 31));
+  if (m == (int64_t{1} << 31)) m >>= 1, ++e;
+  int shift = 31 - e;
+  while (shift > 62 || std::fabs(offset) * std::ldexp(1.0, shift) > std::ldexp(1.0, 61)) {
+    m = (m + 1) >> 1;
+    --shift;
+  }
+  if (shift < 1) return false;
+  out->mult = static_cast<int32_t>(m);
+  out->shift = shift;
+  out->add = std::llround(std::ldexp(offset, shift)) + (int64_t{1} << (shift - 1));
+  return true;
+}
+
+void pack_layer(ConvLayer& L, const std::vector<int8_t>& q) {
+  const int taps = L.kh * L.kw;
+  L.icp = round_up(L.ic, 4);
+  const int channels64 = round_up(L.oc, 64);
+  L.zpcorr.assign(channels64, 0);
+  if (L.kind == ConvKind::kDwconv) {
+    const int64_t values = static_cast<int64_t>(taps) * channels64;
+    L.packed.assign(values * L.bits / 8 + kWeightTail, 0);
+    for (int c = 0; c < L.oc; ++c)
+      for (int t = 0; t < taps; ++t) {
+        int v = q[static_cast<int64_t>(c) * taps + t];
+        put_bits(L.packed.data(), static_cast<int64_t>(t) * channels64 + c, L.bits, v);
+        L.zpcorr[c] += L.in_zp * v;
+      }
+    return;
+  }
+  const int64_t k = static_cast<int64_t>(taps) * L.icp, groups = k / 4;
+  const int blocks = (L.oc + kBlock - 1) / kBlock;
+  L.packed.assign(blocks * groups * group_bytes(L.bits) + kWeightTail, 0);
+  for (int c = 0; c < L.oc; ++c)
+    for (int ci = 0; ci < L.ic; ++ci)
+      for (int t = 0; t < taps; ++t) {
+        int v = q[(static_cast<int64_t>(c) * L.ic + ci) * taps + t];
+        int64_t kk = static_cast<int64_t>(t) * L.icp + ci;
+        int64_t index = ((c / kBlock) * groups + kk / 4) * 64 + (c % kBlock) * 4 + kk % 4;
+        put_bits(L.packed.data(), index, L.bits, v);
+        L.zpcorr[c] += L.in_zp * v;
+      }
+}
+
+Status finish_program(Program* p, const std::string& path) {
+  auto& T = p->tensors;
+  auto& S = p->steps;
+  std::vector<std::vector<int>> consumers(T.size());
+  std::vector<int> producer(T.size(), -1);
+  for (size_t s = 0; s < S.size(); ++s) {
+    if (S[s].in0 >= 0) consumers[S[s].in0].push_back(static_cast<int>(s));
+    if (S[s].in1 >= 0 && S[s].in1 != S[s].in0) consumers[S[s].in1].push_back(static_cast<int>(s));
+    producer[S[s].out] = static_cast<int>(s);
+  }
+  auto bad = [&](const Step& s, const std::string& what) {
+    return Status{StatusCode::kUnsupported, path + ": node '" + s.name + "': " + what};
+  };
+  // Scales of real tensors, last step first: a tensor takes 1/4096 of the step of the first
+  // quantizer reading it, or the scale of the first real step reading it.
+  std::vector<bool> known(T.size(), false);
+  for (size_t t = 0; t < T.size(); ++t) known[t] = T[t].kind == TensorKind::kU8;
+  for (int s = static_cast<int>(S.size()) - 1; s >= 0; --s) {
+    int t = S[s].out;
+    if (known[t]) continue;
+    bool found = false;
+    for (int c : consumers[t]) {
+      const Step& u = S[c];
+      if (u.op == StepOp::kRequantize) {
+        T[t].scale = T[u.out].scale / 4096;
+        found = true;
+        break;
+      }
+      if (u.op != StepOp::kConv && known[u.out]) {
+        T[t].scale = T[u.out].scale * (u.op == StepOp::kGap ? 1.0 : 1.0);
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      const Step& st = S[s];
+      if (st.op == StepOp::kConv) {
+        double m = 0;
+        for (int c = 0; c < st.conv->oc; ++c)
+          m = std::max(m, st.conv->in_scale * st.conv->w_scale[c]);
+        T[t].scale = (m > 0 ? m : 1.0) / 256;
+      } else {
+        T[t].scale = 1.0 / 65536;
+      }
+    }
+    known[t] = true;
+  }
+  // Fusion: Conv [-> Clip] -> Requantize, each the only reader of the one before.
+  const int output = p->output;
+  for (Step& st : S) {
+    if (st.op != StepOp::kConv || st.out == output) continue;
+    const auto& readers = consumers[st.out];
+    if (readers.size() != 1) continue;
+    Step* next = &S[readers[0]];
+    double lo = -INFINITY, hi = INFINITY;
+    Step* clip = nullptr;
+    if (next->op == StepOp::kClip && next->out != output && consumers[next->out].size() == 1) {
+      clip = next;
+      lo = clip->lo, hi = clip->hi;
+      next = &S[consumers[next->out][0]];
+    }
+    if (next->op != StepOp::kRequantize) continue;
+    TensorDesc& u = T[next->out];
+    if (std::isfinite(lo))
+      u.lo = std::max<int>(u.lo, static_cast<int>(std::nearbyint(lo / u.scale)) + u.zp);
+    if (std::isfinite(hi))
+      u.hi = std::min<int>(u.hi, static_cast<int>(std::nearbyint(hi / u.scale)) + u.zp);
+    if (clip) clip->dead = true;
+    next->dead = true;
+    st.out = next->out;
+  }
+  // Requantization constants.
+  for (Step& st : S) {
+    if (st.dead) continue;
+    const TensorDesc& out = T[st.out];
+    if (st.op == StepOp::kConv) {
+      ConvLayer& L = *st.conv;
+      const int padded = static_cast<int>(L.zpcorr.size());
+      L.mult.assign(padded, 0), L.shift.assign(padded, 0), L.add.assign(padded, 0);
+      if (st.out == output) {  // raw accumulators, made float at the end
+        p->out_scale.resize(L.oc), p->out_bias.resize(L.oc);
+        for (int c = 0; c < L.oc; ++c) {
+          p->out_scale[c] = static_cast<float>(L.in_scale * L.w_scale[c]);
+          p->out_bias[c] = static_cast<float>(L.bias[c]);
+        }
+        continue;
+      }
+      for (int c = 0; c < L.oc; ++c) {
+        Dyadic d;
+        if (!make_dyadic(L.in_scale * L.w_scale[c] / out.scale, L.bias[c] / out.scale, &d))
+          return bad(st, "channel " + std::to_string(c) + ": requantization multiplier " +
+                             std::to_string(L.in_scale * L.w_scale[c] / out.scale) +
+                             " is out of the fixed-point range");
+        L.mult[c] = d.mult, L.shift[c] = d.shift, L.add[c] = d.add;
+      }
+      continue;
+    }
+    auto rescale = [&](int in, double extra, Dyadic* d) {
+      double r = T[in].scale / out.scale * extra;
+      if (r == 1.0) {
+        *d = Dyadic{};
+        return true;
+      }
+      return make_dyadic(r, 0, d);
+    };
+    bool ok = true;
+    switch (st.op) {
+      case StepOp::kRequantize:
+      case StepOp::kSlice:
+      case StepOp::kPad:
+      case StepOp::kClip:
+        ok = rescale(st.in0, 1.0, &st.rq0);
+        if (st.op == StepOp::kClip) {
+          const double lim = std::numeric_limits<int32_t>::max();
+          st.ilo = std::isfinite(st.lo)
+                       ? static_cast<int32_t>(std::max(-lim, std::nearbyint(st.lo / out.scale)))
+                       : std::numeric_limits<int32_t>::min();
+          st.ihi = std::isfinite(st.hi)
+                       ? static_cast<int32_t>(std::min(lim, std::nearbyint(st.hi / out.scale)))
+                       : std::numeric_limits<int32_t>::max();
+        }
+        break;
+      case StepOp::kAdd:
+        ok = rescale(st.in0, 1.0, &st.rq0) && rescale(st.in1, 1.0, &st.rq1);
+        break;
+      case StepOp::kGap:
+        ok = rescale(st.in0, 1.0 / (T[st.in0].h * T[st.in0].w), &st.rq0);
+        break;
+      default:
+        break;
+    }
+    if (!ok) return bad(st, "a rescale factor is out of the fixed-point range");
+  }
+  const TensorDesc& o = T[output];
+  if (o.h != 1 || o.w != 1)
+    return Status{StatusCode::kUnsupported,
+                  path + ": the output is a feature map; the runtime returns class scores"};
+  if (p->out_scale.empty()) {
+    p->out_scale.assign(o.c, static_cast<float>(o.scale));
+    p->out_bias.assign(o.c, 0.0f);
+  }
+  return Status::Ok();
+}
+
+}  // namespace mpq::runtime

@@ -1,0 +1,105 @@
+// The lowered program of the integer runtime: tensors, layers and steps (internal).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "mpq/runtime/runtime.h"
+
+namespace mpq::runtime {
+
+enum class TensorKind { kU8, kI32 };
+
+struct TensorDesc {
+  TensorKind kind = TensorKind::kI32;
+  int c = 0, h = 1, w = 1;
+  int cp = 0;      // stored channels (uint8: a multiple of 4, the extra ones hold zp)
+  int border = 0;  // uint8: zp-filled pixels around the map, for the next conv's padding
+  // uint8: real = scale·(q − zp), q in [lo, hi]. int32: real = scale·r.
+  double scale = 1;
+  int32_t zp = 0;
+  int lo = 0, hi = 255;
+  int hp() const { return h + 2 * border; }
+  int wp() const { return w + 2 * border; }
+  int64_t elements() const { return static_cast<int64_t>(hp()) * wp() * cp; }  // per image
+};
+
+// A fixed-point multiplier: r -> (r·mult + add) >> shift (add includes the rounding half).
+struct Dyadic {
+  int32_t mult = 1;
+  int32_t shift = 0;
+  int64_t add = 0;
+  int64_t apply(int64_t r) const { return (r * mult + add) >> shift; }
+};
+// multiplier·r + offset, rounded; fails (false) when the multiplier is 2^31 or more.
+bool make_dyadic(double multiplier, double offset, Dyadic* out);
+
+enum class ConvKind { kConv, kDwconv, kFc };
+
+struct ConvLayer {
+  ConvKind kind = ConvKind::kConv;
+  int ic = 0, oc = 0, kh = 1, kw = 1, stride = 1;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int oh = 1, ow = 1;
+  int bits = 8, a_bits = 8;
+  double in_scale = 1;
+  int32_t in_zp = 0;
+  std::vector<double> w_scale, bias;
+  // Runtime layout (kernels.h): conv/fc in 16-channel blocks of 64-value groups; depthwise
+  // [tap][c rounded up to 64]. Bit-packed at `bits`, kWeightTail spare bytes at the end.
+  std::vector<uint8_t> packed;
+  int icp = 0;  // input channels as stored (conv K = kh·kw·icp)
+  // Per output channel, padded to a multiple of 64 channels with zeros.
+  std::vector<int32_t> zpcorr, mult, shift;
+  std::vector<int64_t> add;
+  std::vector<float> out_scale, out_bias;  // kRaw output to float: raw·scale + bias
+  int64_t macs() const {
+    return static_cast<int64_t>(oh) * ow * oc * kh * kw * (kind == ConvKind::kDwconv ? 1 : ic);
+  }
+};
+// Fills L.packed, L.icp and L.zpcorr from q ([oc][ic][kh][kw] int8 values).
+void pack_layer(ConvLayer& L, const std::vector<int8_t>& q);
+
+enum class StepOp {
+  kQuantizeInput,  // float NCHW graph input -> uint8
+  kRequantize,     // int32 real -> uint8
+  kConv,           // conv, dwconv or fc: uint8 -> uint8 (fused) or int32
+  kClip,           // int32 -> int32
+  kAdd,            // int32 + int32 -> int32
+  kGap,            // int32 -> int32, 1x1
+  kSlice,          // int32 -> int32
+  kPad,            // int32 -> int32 (zeros)
+};
+
+struct Step {
+  StepOp op = StepOp::kClip;
+  std::string name;
+  int in0 = -1, in1 = -1, out = -1;
+  std::shared_ptr<ConvLayer> conv;
+  double lo = 0, hi = 0;  // kClip, in real units
+  int32_t ilo = 0, ihi = 0;
+  Dyadic rq0, rq1;  // rescale of in0 / in1 to the output's scale
+  int slice_begin[3] = {0, 0, 0}, slice_step[3] = {1, 1, 1};
+  int pad_before[3] = {0, 0, 0}, pad_after[3] = {0, 0, 0};
+  bool dead = false;  // fused into another step
+};
+
+struct Program {
+  int in_c = 0, in_h = 0, in_w = 0;
+  std::vector<TensorDesc> tensors;
+  std::vector<Step> steps;
+  int output = -1;               // int32 tensor
+  std::vector<float> out_scale;  // per output channel: float = r·scale (+ out_bias)
+  std::vector<float> out_bias;
+  int64_t weight_bytes = 0;
+  std::string file;  // the .mpq weights section while loading
+};
+
+Status load_program(const std::string& path, Program* p);
+// Scales of real tensors, requantization constants and fusions (after lowering).
+Status finish_program(Program* p, const std::string& path);
+
+}  // namespace mpq::runtime

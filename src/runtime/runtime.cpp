@@ -1,0 +1,367 @@
+// The integer runtime's executor: buffers, work splitting over the cores, and the steps that
+// are not kernels (input quantization, requantize, add, clip, pooling, slice, pad).
+#include "mpq/runtime/runtime.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+#include "program.h"
+
+namespace mpq::runtime {
+namespace {
+
+// A 64-byte aligned byte buffer.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { std::free(data_); }
+  void resize(size_t bytes) {
+    if (bytes <= size_) return;
+    std::free(data_);
+    size_ = (bytes + 63) / 64 * 64;
+    data_ = static_cast<uint8_t*>(std::aligned_alloc(64, size_));
+  }
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+int32_t clamp32(int64_t v) {
+  return static_cast<int32_t>(std::clamp<int64_t>(v, std::numeric_limits<int32_t>::min(),
+                                                  std::numeric_limits<int32_t>::max()));
+}
+
+bool identity(const Dyadic& d) { return d.mult == 1 && d.shift == 0 && d.add == 0; }
+
+}  // namespace
+
+struct Model::Impl {
+  Program p;
+  Options options;
+  Isa isa = Isa::kRef;
+  const Kernels* k = nullptr;
+  std::vector<StepInfo> info;
+  std::vector<double> seconds;
+  bool profiling = false;
+  int batch = 0;
+  std::vector<std::unique_ptr<Buffer>> buffers;  // per tensor
+  std::vector<std::unique_ptr<Buffer>> scratch;  // per thread
+  size_t scratch_bytes = 64;
+
+  void allocate(int n);
+  void run_step(const Step& st, const float* input, int n);
+  void conv(const Step& st, int n);
+};
+
+void Model::Impl::allocate(int n) {
+  if (n <= batch) return;
+  batch = n;
+  for (size_t t = 0; t < p.tensors.size(); ++t) {
+    const TensorDesc& d = p.tensors[t];
+    size_t esize = d.kind == TensorKind::kU8 ? 1 : 4;
+    buffers[t]->resize(static_cast<size_t>(d.elements()) * n * esize + 64);
+    if (d.kind == TensorKind::kU8) std::fill_n(buffers[t]->data(), buffers[t]->size(), d.zp);
+  }
+}
+
+void Model::Impl::conv(const Step& st, int n) {
+  const ConvLayer& L = *st.conv;
+  const TensorDesc& in = p.tensors[st.in0];
+  const TensorDesc& out = p.tensors[st.out];
+  const int threads = options.threads;
+  OutDesc od;
+  od.data = buffers[st.out]->data();
+  od.hp = out.hp(), od.wp = out.wp(), od.cp = out.cp, od.border = out.border;
+  od.mode = out.kind == TensorKind::kU8 ? OutMode::kU8
+            : st.out == p.output        ? OutMode::kRaw
+                                        : OutMode::kI32;
+  Requant rq{L.mult.data(), L.shift.data(), L.add.data(), out.zp, out.lo, out.hi};
+  int images = n, oh = L.oh, ih = in.hp(), hp = od.hp;
+  if (L.kind == ConvKind::kFc) {  // the batch is the rows of one "image"
+    images = 1, oh = n, ih = n, hp = n;
+  }
+  od.hp = hp;
+  if (L.kind == ConvKind::kDwconv) {
+    DwconvArgs base;
+    base.in = buffers[st.in0]->data();
+    base.ih = ih, base.iw = in.wp(), base.icp = in.cp, base.c = L.oc;
+    base.oh = L.oh, base.ow = L.ow, base.kh = L.kh, base.kw = L.kw, base.stride = L.stride;
+    base.y0 = in.border - L.pad_top, base.x0 = in.border - L.pad_left;
+    base.weights = L.packed.data(), base.bits = L.bits, base.zp_in = L.in_zp;
+    base.rq = rq, base.out = od;
+    int chunk = oh;
+    while (images * ((oh + chunk - 1) / chunk) < 4 * threads && chunk > 1) chunk = (chunk + 1) / 2;
+    const int per_image = (oh + chunk - 1) / chunk;
+    const int items = images * per_image;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (items > 1)
+    for (int item = 0; item < items; ++item) {
+      DwconvArgs a = base;
+      a.n = item / per_image;
+      a.oh0 = (item % per_image) * chunk;
+      a.oh1 = std::min(oh, a.oh0 + chunk);
+      a.scratch = reinterpret_cast<int8_t*>(scratch[omp_get_thread_num()]->data());
+      k->dwconv(a);
+    }
+    return;
+  }
+  ConvArgs base;
+  base.in = buffers[st.in0]->data();
+  base.ih = ih, base.iw = in.wp(), base.icp = in.cp;
+  base.oh = oh, base.ow = L.ow, base.kh = L.kh, base.kw = L.kw, base.stride = L.stride;
+  base.y0 = in.border - L.pad_top, base.x0 = in.border - L.pad_left;
+  base.weights = L.packed.data(), base.bits = L.bits, base.oc = L.oc;
+  base.zpcorr = L.zpcorr.data();
+  base.rq = rq, base.out = od;
+  const int blocks = (std::max(L.oc, out.cp) + kBlock - 1) / kBlock;
+  const int groups = (blocks + kMaxBlocks - 1) / kMaxBlocks;
+  int chunk = std::max(1, std::min(oh, 4096 / std::max(1, L.ow)));
+  while (images * ((oh + chunk - 1) / chunk) * groups < 4 * threads && chunk > 1)
+    chunk = (chunk + 1) / 2;
+  const int per_image = (oh + chunk - 1) / chunk;
+  const int items = images * per_image * groups;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (items > 1)
+  for (int item = 0; item < items; ++item) {
+    ConvArgs a = base;
+    int g = item % groups, rest = item / groups;
+    a.n = rest / per_image;
+    a.oh0 = (rest % per_image) * chunk;
+    a.oh1 = std::min(oh, a.oh0 + chunk);
+    a.block0 = g * blocks / groups;
+    a.blocks = (g + 1) * blocks / groups - a.block0;
+    a.scratch = scratch[omp_get_thread_num()]->data();
+    k->conv(a);
+  }
+}
+
+void Model::Impl::run_step(const Step& st, const float* input, int n) {
+  const TensorDesc& out = p.tensors[st.out];
+  const int threads = options.threads;
+  switch (st.op) {
+    case StepOp::kConv:
+      conv(st, n);
+      return;
+    case StepOp::kQuantizeInput: {
+      uint8_t* o = buffers[st.out]->data();
+      const float inv = 1.0f / static_cast<float>(out.scale);
+      const int hw = out.h * out.w;
+#pragma omp parallel for num_threads(threads) if (n > 1)
+      for (int b = 0; b < n; ++b)
+        for (int c = 0; c < out.c; ++c)
+          for (int i = 0; i < hw; ++i) {
+            float v = std::nearbyint(input[(static_cast<int64_t>(b) * out.c + c) * hw + i] * inv);
+            int32_t q = static_cast<int32_t>(std::clamp(v, -1e9f, 1e9f)) + out.zp;
+            int y = i / out.w, x = i % out.w;
+            int64_t pixel =
+                (static_cast<int64_t>(b) * out.hp() + y + out.border) * out.wp() + x + out.border;
+            o[pixel * out.cp + c] = static_cast<uint8_t>(std::clamp(q, out.lo, out.hi));
+          }
+      return;
+    }
+    default:
+      break;
+  }
+  const TensorDesc& in = p.tensors[st.in0];
+  const int32_t* a = reinterpret_cast<const int32_t*>(buffers[st.in0]->data());
+  const int64_t pixels = static_cast<int64_t>(n) * out.h * out.w;
+  const bool many = pixels * out.c > (1 << 15);
+  switch (st.op) {
+    case StepOp::kRequantize: {
+      uint8_t* o = buffers[st.out]->data();
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t px = 0; px < pixels; ++px) {
+        int64_t b = px / (out.h * out.w), y = px / out.w % out.h, x = px % out.w;
+        uint8_t* dst = o + ((b * out.hp() + y + out.border) * out.wp() + x + out.border) * out.cp;
+        const int32_t* src = a + px * in.c;
+        for (int c = 0; c < out.c; ++c)
+          dst[c] = static_cast<uint8_t>(
+              std::clamp<int64_t>(st.rq0.apply(src[c]) + out.zp, out.lo, out.hi));
+      }
+      return;
+    }
+    case StepOp::kClip: {
+      int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
+      const int64_t count = pixels * out.c;
+      const bool id = identity(st.rq0);
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t i = 0; i < count; ++i) {
+        int32_t v = id ? a[i] : clamp32(st.rq0.apply(a[i]));
+        o[i] = std::clamp(v, st.ilo, st.ihi);
+      }
+      return;
+    }
+    case StepOp::kAdd: {
+      const int32_t* b = reinterpret_cast<const int32_t*>(buffers[st.in1]->data());
+      int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
+      const int64_t count = pixels * out.c;
+      const bool id0 = identity(st.rq0), id1 = identity(st.rq1);
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t i = 0; i < count; ++i) {
+        int64_t x = id0 ? a[i] : st.rq0.apply(a[i]);
+        int64_t y = id1 ? b[i] : st.rq1.apply(b[i]);
+        o[i] = clamp32(x + y);
+      }
+      return;
+    }
+    case StepOp::kGap: {
+      int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
+      const int hw = in.h * in.w;
+      for (int b = 0; b < n; ++b)
+        for (int c = 0; c < in.c; ++c) {
+          int64_t sum = 0;
+          for (int i = 0; i < hw; ++i) sum += a[(static_cast<int64_t>(b) * hw + i) * in.c + c];
+          o[static_cast<int64_t>(b) * in.c + c] = clamp32(st.rq0.apply(sum));
+        }
+      return;
+    }
+    case StepOp::kSlice:
+    case StepOp::kPad: {
+      int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
+      const bool id = identity(st.rq0);
+      const bool slice = st.op == StepOp::kSlice;
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t px = 0; px < pixels; ++px) {
+        int64_t b = px / (out.h * out.w);
+        int y = static_cast<int>(px / out.w % out.h), x = static_cast<int>(px % out.w);
+        int32_t* dst = o + px * out.c;
+        for (int c = 0; c < out.c; ++c) {
+          int sc, sy, sx;
+          if (slice) {
+            sc = st.slice_begin[0] + c * st.slice_step[0];
+            sy = st.slice_begin[1] + y * st.slice_step[1];
+            sx = st.slice_begin[2] + x * st.slice_step[2];
+          } else {
+            sc = c - st.pad_before[0], sy = y - st.pad_before[1], sx = x - st.pad_before[2];
+          }
+          if (sc < 0 || sc >= in.c || sy < 0 || sy >= in.h || sx < 0 || sx >= in.w) {
+            dst[c] = 0;
+            continue;
+          }
+          int32_t v = a[((b * in.h + sy) * in.w + sx) * in.c + sc];
+          dst[c] = id ? v : clamp32(st.rq0.apply(v));
+        }
+      }
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+Status Model::load(const std::string& path, const Options& options, std::unique_ptr<Model>* out) {
+  if (options.threads < 1)
+    return {StatusCode::kInvalidArgument,
+            "threads = " + std::to_string(options.threads) + ": must be at least 1"};
+  Isa isa = options.isa == Isa::kAuto ? best_isa() : options.isa;
+  if (!isa_supported(isa))
+    return {StatusCode::kUnsupported,
+            std::string("this CPU does not run the ") + isa_name(isa) + " kernels"};
+  auto impl = std::make_unique<Impl>();
+  if (Status s = load_program(path, &impl->p); !s.ok()) return s;
+  impl->options = options;
+  impl->isa = isa;
+  impl->k = &kernels_for(isa);
+  Program& p = impl->p;
+  for (size_t t = 0; t < p.tensors.size(); ++t) impl->buffers.push_back(std::make_unique<Buffer>());
+  for (const Step& st : p.steps) {
+    if (st.dead) continue;
+    StepInfo si;
+    si.name = st.name;
+    const TensorDesc& out = p.tensors[st.out];
+    si.output = out.kind == TensorKind::kU8 ? "u8" : st.out == p.output ? "f32" : "i32";
+    switch (st.op) {
+      case StepOp::kQuantizeInput:
+        si.kind = "quantize";
+        break;
+      case StepOp::kRequantize:
+        si.kind = "requantize";
+        break;
+      case StepOp::kClip:
+        si.kind = "clip";
+        break;
+      case StepOp::kAdd:
+        si.kind = "add";
+        break;
+      case StepOp::kGap:
+        si.kind = "gap";
+        break;
+      case StepOp::kSlice:
+        si.kind = "slice";
+        break;
+      case StepOp::kPad:
+        si.kind = "pad";
+        break;
+      case StepOp::kConv: {
+        const ConvLayer& L = *st.conv;
+        si.kind = L.kind == ConvKind::kDwconv ? "dwconv" : L.kind == ConvKind::kFc ? "fc" : "conv";
+        si.w_bits = L.bits, si.a_bits = L.a_bits, si.macs = L.macs();
+        size_t need = L.kind == ConvKind::kDwconv
+                          ? static_cast<size_t>(L.kh * L.kw + 1) * ((L.oc + 63) / 64 * 64) * 4
+                          : static_cast<size_t>(L.kh) * L.kw * L.icp * 64;
+        impl->scratch_bytes = std::max(impl->scratch_bytes, need);
+        break;
+      }
+    }
+    impl->info.push_back(si);
+  }
+  impl->seconds.assign(impl->info.size(), 0.0);
+  for (int t = 0; t < options.threads; ++t) {
+    impl->scratch.push_back(std::make_unique<Buffer>());
+    impl->scratch.back()->resize(impl->scratch_bytes);
+  }
+  out->reset(new Model(std::move(impl)));
+  return Status::Ok();
+}
+
+Status Model::run(const float* input, int n, float* output) {
+  if (n < 1)
+    return {StatusCode::kInvalidArgument, "run: n = " + std::to_string(n) + ": must be >= 1"};
+  Impl& m = *impl_;
+  m.allocate(n);
+  size_t i = 0;
+  for (const Step& st : m.p.steps) {
+    if (st.dead) continue;
+    if (m.profiling) {
+      auto t0 = std::chrono::steady_clock::now();
+      m.run_step(st, input, n);
+      m.seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    } else {
+      m.run_step(st, input, n);
+    }
+    ++i;
+  }
+  const TensorDesc& o = m.p.tensors[m.p.output];
+  const int32_t* r = reinterpret_cast<const int32_t*>(m.buffers[m.p.output]->data());
+  for (int b = 0; b < n; ++b)
+    for (int c = 0; c < o.c; ++c) {
+      int64_t idx = static_cast<int64_t>(b) * o.c + c;
+      output[idx] = static_cast<float>(r[idx]) * m.p.out_scale[c] + m.p.out_bias[c];
+    }
+  return Status::Ok();
+}
+
+int Model::channels() const { return impl_->p.in_c; }
+int Model::height() const { return impl_->p.in_h; }
+int Model::width() const { return impl_->p.in_w; }
+int Model::classes() const { return impl_->p.tensors[impl_->p.output].c; }
+Isa Model::isa() const { return impl_->isa; }
+int Model::threads() const { return impl_->options.threads; }
+const std::vector<StepInfo>& Model::steps() const { return impl_->info; }
+int64_t Model::weight_bytes() const { return impl_->p.weight_bytes; }
+void Model::set_profiling(bool on) { impl_->profiling = on; }
+const std::vector<double>& Model::step_seconds() const { return impl_->seconds; }
+void Model::clear_profile() { std::fill(impl_->seconds.begin(), impl_->seconds.end(), 0.0); }
+
+}  // namespace mpq::runtime
