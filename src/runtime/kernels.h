@@ -34,7 +34,8 @@ struct OutDesc {
 };
 
 // Per output channel requantization: r = (acc·mult + add) >> shift (64-bit, arithmetic), then
-// kU8: clamp(r, lo − zp, hi − zp) + zp; kI32: clamp to int32; kRaw: acc unchanged.
+// clamp(r, lo − zp, hi − zp) + zp (kI32: zp = 0, lo/hi default to the int32 range); kRaw: acc
+// unchanged.
 // acc already has the input zero point removed (Σ (x − zp)·w).
 struct Requant {
   const int32_t* mult = nullptr;
@@ -47,13 +48,8 @@ inline int32_t requantize_ref(int32_t acc, int32_t mult, int32_t shift, int64_t 
                               int32_t zp, int32_t lo, int32_t hi) {
   if (mode == OutMode::kRaw) return acc;
   int64_t r = (static_cast<int64_t>(acc) * mult + add) >> shift;
-  if (mode == OutMode::kU8) {
-    r = r < lo - zp ? lo - zp : r > hi - zp ? hi - zp : r;
-    return static_cast<int32_t>(r) + zp;
-  }
-  const int64_t lo32 = std::numeric_limits<int32_t>::min(),
-                hi32 = std::numeric_limits<int32_t>::max();
-  return static_cast<int32_t>(r < lo32 ? lo32 : r > hi32 ? hi32 : r);
+  const int64_t l = static_cast<int64_t>(lo) - zp, h = static_cast<int64_t>(hi) - zp;
+  return static_cast<int32_t>((r < l ? l : r > h ? h : r) + zp);
 }
 
 struct ConvArgs {

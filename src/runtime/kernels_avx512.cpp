@@ -64,14 +64,9 @@ struct Epilogue {
     __m512i s1 = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(s, 1));
     shift_even = _mm512_permutex2var_epi64(s0, even_idx, s1);
     shift_odd = _mm512_permutex2var_epi64(s0, odd_idx, s1);
-    if (mode == OutMode::kU8) {
-      lo = _mm512_set1_epi64(rq.lo - rq.zp);
-      hi = _mm512_set1_epi64(rq.hi - rq.zp);
-    } else {
-      lo = _mm512_set1_epi64(std::numeric_limits<int32_t>::min());
-      hi = _mm512_set1_epi64(std::numeric_limits<int32_t>::max());
-    }
-    zp = _mm512_set1_epi32(mode == OutMode::kU8 ? rq.zp : 0);
+    lo = _mm512_set1_epi64(static_cast<int64_t>(rq.lo) - rq.zp);
+    hi = _mm512_set1_epi64(static_cast<int64_t>(rq.hi) - rq.zp);
+    zp = _mm512_set1_epi32(rq.zp);
   }
 
   void operator()(__m512i acc, void* out) const {

@@ -17,6 +17,19 @@ void put_bits(uint8_t* buf, int64_t index, int bits, int value) {
 
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
+bool identity_scale(double a, double b) { return a == b; }
+
+// The step's real clamp [lo, hi] in units of `scale`, within int32.
+void set_clamp(Step& st, double scale) {
+  const double lim = std::numeric_limits<int32_t>::max();
+  st.ilo = std::isfinite(st.lo)
+               ? static_cast<int32_t>(std::max(-lim, std::nearbyint(st.lo / scale)))
+               : std::numeric_limits<int32_t>::min();
+  st.ihi = std::isfinite(st.hi)
+               ? static_cast<int32_t>(std::min(lim, std::nearbyint(st.hi / scale)))
+               : std::numeric_limits<int32_t>::max();
+}
+
 }  // namespace
 
 bool make_dyadic(double multiplier, double offset, Dyadic* out) {
@@ -100,7 +113,7 @@ Status finish_program(Program* p, const std::string& path) {
         break;
       }
       if (u.op != StepOp::kConv && known[u.out]) {
-        T[t].scale = T[u.out].scale * (u.op == StepOp::kGap ? 1.0 : 1.0);
+        T[t].scale = T[u.out].scale;
         found = true;
         break;
       }
@@ -142,6 +155,19 @@ Status finish_program(Program* p, const std::string& path) {
     next->dead = true;
     st.out = next->out;
   }
+  // A Relu/Clip that is the only reader of an int32 conv or add becomes its output clamp.
+  for (Step& st : S) {
+    if (st.dead || (st.op != StepOp::kConv && st.op != StepOp::kAdd) || st.out == output ||
+        T[st.out].kind != TensorKind::kI32)
+      continue;
+    const auto& readers = consumers[st.out];
+    if (readers.size() != 1 || S[readers[0]].op != StepOp::kClip || S[readers[0]].dead) continue;
+    Step& clip = S[readers[0]];
+    if (!identity_scale(T[st.out].scale, T[clip.out].scale)) continue;
+    st.lo = clip.lo, st.hi = clip.hi;
+    st.out = clip.out;
+    clip.dead = true;
+  }
   // Requantization constants.
   for (Step& st : S) {
     if (st.dead) continue;
@@ -158,6 +184,7 @@ Status finish_program(Program* p, const std::string& path) {
         }
         continue;
       }
+      set_clamp(st, out.scale);
       for (int c = 0; c < L.oc; ++c) {
         Dyadic d;
         if (!make_dyadic(L.in_scale * L.w_scale[c] / out.scale, L.bias[c] / out.scale, &d))
@@ -183,18 +210,11 @@ Status finish_program(Program* p, const std::string& path) {
       case StepOp::kPad:
       case StepOp::kClip:
         ok = rescale(st.in0, 1.0, &st.rq0);
-        if (st.op == StepOp::kClip) {
-          const double lim = std::numeric_limits<int32_t>::max();
-          st.ilo = std::isfinite(st.lo)
-                       ? static_cast<int32_t>(std::max(-lim, std::nearbyint(st.lo / out.scale)))
-                       : std::numeric_limits<int32_t>::min();
-          st.ihi = std::isfinite(st.hi)
-                       ? static_cast<int32_t>(std::min(lim, std::nearbyint(st.hi / out.scale)))
-                       : std::numeric_limits<int32_t>::max();
-        }
+        if (st.op == StepOp::kClip) set_clamp(st, out.scale);
         break;
       case StepOp::kAdd:
         ok = rescale(st.in0, 1.0, &st.rq0) && rescale(st.in1, 1.0, &st.rq1);
+        set_clamp(st, out.scale);
         break;
       case StepOp::kGap:
         ok = rescale(st.in0, 1.0 / (T[st.in0].h * T[st.in0].w), &st.rq0);

@@ -1,6 +1,7 @@
 // The lowered program of the integer runtime: tensors, layers and steps (internal).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -79,8 +80,10 @@ struct Step {
   std::string name;
   int in0 = -1, in1 = -1, out = -1;
   std::shared_ptr<ConvLayer> conv;
-  double lo = 0, hi = 0;  // kClip, in real units
-  int32_t ilo = 0, ihi = 0;
+  // Output clamp in real units (kClip, and a Relu/Clip fused into kConv (int32) or kAdd), and
+  // in output units.
+  double lo = -HUGE_VAL, hi = HUGE_VAL;
+  int32_t ilo = INT32_MIN, ihi = INT32_MAX;
   Dyadic rq0, rq1;  // rescale of in0 / in1 to the output's scale
   int slice_begin[3] = {0, 0, 0}, slice_step[3] = {1, 1, 1};
   int pad_before[3] = {0, 0, 0}, pad_after[3] = {0, 0, 0};

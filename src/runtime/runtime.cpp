@@ -45,6 +45,14 @@ bool identity(const Dyadic& d) { return d.mult == 1 && d.shift == 0 && d.add == 
 
 }  // namespace
 
+// Tensor buffers for one stream of images: the whole batch (one workspace, the steps split
+// over the cores) or one thread's sub-batches (a workspace per thread).
+struct Workspace {
+  std::vector<std::unique_ptr<Buffer>> buffers;  // per tensor
+  int batch = 0;
+  int scratch_base = 0;  // scratch buffer of inner thread i: scratch_base + i
+};
+
 struct Model::Impl {
   Program p;
   Options options;
@@ -53,32 +61,36 @@ struct Model::Impl {
   std::vector<StepInfo> info;
   std::vector<double> seconds;
   bool profiling = false;
-  int batch = 0;
-  std::vector<std::unique_ptr<Buffer>> buffers;  // per tensor
+  std::vector<Workspace> spaces;                 // [0]: whole batches; [t]: thread t's
   std::vector<std::unique_ptr<Buffer>> scratch;  // per thread
+  std::vector<std::vector<double>> thread_seconds;
   size_t scratch_bytes = 64;
 
-  void allocate(int n);
-  void run_step(const Step& st, const float* input, int n);
-  void conv(const Step& st, int n);
+  void allocate(Workspace& ws, int n);
+  void run_steps(const float* input, int n, float* output, Workspace& ws, int threads,
+                 std::vector<double>* seconds);
+  void run_step(const Step& st, const float* input, int n, Workspace& ws, int threads);
+  void conv(const Step& st, int n, Workspace& ws, int threads);
 };
 
-void Model::Impl::allocate(int n) {
-  if (n <= batch) return;
-  batch = n;
+void Model::Impl::allocate(Workspace& ws, int n) {
+  if (n <= ws.batch) return;
+  ws.batch = n;
+  ws.buffers.resize(p.tensors.size());
   for (size_t t = 0; t < p.tensors.size(); ++t) {
     const TensorDesc& d = p.tensors[t];
     size_t esize = d.kind == TensorKind::kU8 ? 1 : 4;
-    buffers[t]->resize(static_cast<size_t>(d.elements()) * n * esize + 64);
-    if (d.kind == TensorKind::kU8) std::fill_n(buffers[t]->data(), buffers[t]->size(), d.zp);
+    if (!ws.buffers[t]) ws.buffers[t] = std::make_unique<Buffer>();
+    ws.buffers[t]->resize(static_cast<size_t>(d.elements()) * n * esize + 64);
+    if (d.kind == TensorKind::kU8) std::fill_n(ws.buffers[t]->data(), ws.buffers[t]->size(), d.zp);
   }
 }
 
-void Model::Impl::conv(const Step& st, int n) {
+void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
+  auto& buffers = ws.buffers;
   const ConvLayer& L = *st.conv;
   const TensorDesc& in = p.tensors[st.in0];
   const TensorDesc& out = p.tensors[st.out];
-  const int threads = options.threads;
   OutDesc od;
   od.data = buffers[st.out]->data();
   od.hp = out.hp(), od.wp = out.wp(), od.cp = out.cp, od.border = out.border;
@@ -86,6 +98,7 @@ void Model::Impl::conv(const Step& st, int n) {
             : st.out == p.output        ? OutMode::kRaw
                                         : OutMode::kI32;
   Requant rq{L.mult.data(), L.shift.data(), L.add.data(), out.zp, out.lo, out.hi};
+  if (od.mode != OutMode::kU8) rq.zp = 0, rq.lo = st.ilo, rq.hi = st.ihi;
   int images = n, oh = L.oh, ih = in.hp(), hp = od.hp;
   if (L.kind == ConvKind::kFc) {  // the batch is the rows of one "image"
     images = 1, oh = n, ih = n, hp = n;
@@ -109,7 +122,7 @@ void Model::Impl::conv(const Step& st, int n) {
       a.n = item / per_image;
       a.oh0 = (item % per_image) * chunk;
       a.oh1 = std::min(oh, a.oh0 + chunk);
-      a.scratch = reinterpret_cast<int8_t*>(scratch[omp_get_thread_num()]->data());
+      a.scratch = reinterpret_cast<int8_t*>(scratch[ws.scratch_base + omp_get_thread_num()]->data());
       k->dwconv(a);
     }
     return;
@@ -138,17 +151,18 @@ void Model::Impl::conv(const Step& st, int n) {
     a.oh1 = std::min(oh, a.oh0 + chunk);
     a.block0 = g * blocks / groups;
     a.blocks = (g + 1) * blocks / groups - a.block0;
-    a.scratch = scratch[omp_get_thread_num()]->data();
+    a.scratch = scratch[ws.scratch_base + omp_get_thread_num()]->data();
     k->conv(a);
   }
 }
 
-void Model::Impl::run_step(const Step& st, const float* input, int n) {
+void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace& ws,
+                           int threads) {
+  auto& buffers = ws.buffers;
   const TensorDesc& out = p.tensors[st.out];
-  const int threads = options.threads;
   switch (st.op) {
     case StepOp::kConv:
-      conv(st, n);
+      conv(st, n, ws, threads);
       return;
     case StepOp::kQuantizeInput: {
       uint8_t* o = buffers[st.out]->data();
@@ -208,7 +222,7 @@ void Model::Impl::run_step(const Step& st, const float* input, int n) {
       for (int64_t i = 0; i < count; ++i) {
         int64_t x = id0 ? a[i] : st.rq0.apply(a[i]);
         int64_t y = id1 ? b[i] : st.rq1.apply(b[i]);
-        o[i] = clamp32(x + y);
+        o[i] = static_cast<int32_t>(std::clamp<int64_t>(x + y, st.ilo, st.ihi));
       }
       return;
     }
@@ -225,6 +239,7 @@ void Model::Impl::run_step(const Step& st, const float* input, int n) {
     }
     case StepOp::kSlice:
     case StepOp::kPad: {
+      // Whole channel runs per pixel: a copy (or a rescale) and zero fill.
       int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
       const bool id = identity(st.rq0);
       const bool slice = st.op == StepOp::kSlice;
@@ -233,22 +248,23 @@ void Model::Impl::run_step(const Step& st, const float* input, int n) {
         int64_t b = px / (out.h * out.w);
         int y = static_cast<int>(px / out.w % out.h), x = static_cast<int>(px % out.w);
         int32_t* dst = o + px * out.c;
-        for (int c = 0; c < out.c; ++c) {
-          int sc, sy, sx;
-          if (slice) {
-            sc = st.slice_begin[0] + c * st.slice_step[0];
-            sy = st.slice_begin[1] + y * st.slice_step[1];
-            sx = st.slice_begin[2] + x * st.slice_step[2];
-          } else {
-            sc = c - st.pad_before[0], sy = y - st.pad_before[1], sx = x - st.pad_before[2];
-          }
-          if (sc < 0 || sc >= in.c || sy < 0 || sy >= in.h || sx < 0 || sx >= in.w) {
-            dst[c] = 0;
-            continue;
-          }
-          int32_t v = a[((b * in.h + sy) * in.w + sx) * in.c + sc];
-          dst[c] = id ? v : clamp32(st.rq0.apply(v));
+        int sy = slice ? st.slice_begin[1] + y * st.slice_step[1] : y - st.pad_before[1];
+        int sx = slice ? st.slice_begin[2] + x * st.slice_step[2] : x - st.pad_before[2];
+        if (sy < 0 || sy >= in.h || sx < 0 || sx >= in.w) {
+          std::fill_n(dst, out.c, 0);
+          continue;
         }
+        const int32_t* src = a + ((b * in.h + sy) * in.w + sx) * in.c;
+        int c0 = slice ? 0 : st.pad_before[0];
+        int count = slice ? out.c : in.c;
+        int step = slice ? st.slice_step[0] : 1;
+        if (slice) src += st.slice_begin[0];
+        std::fill_n(dst, c0, 0);
+        for (int c = 0; c < count; ++c) {
+          int32_t v = src[c * step];
+          dst[c0 + c] = id ? v : clamp32(st.rq0.apply(v));
+        }
+        std::fill_n(dst + c0 + count, out.c - c0 - count, 0);
       }
       return;
     }
@@ -274,7 +290,9 @@ Status Model::load(const std::string& path, const Options& options, std::unique_
   impl->isa = isa;
   impl->k = &kernels_for(isa);
   Program& p = impl->p;
-  for (size_t t = 0; t < p.tensors.size(); ++t) impl->buffers.push_back(std::make_unique<Buffer>());
+  impl->spaces.resize(options.threads);
+  for (int t = 0; t < options.threads; ++t) impl->spaces[t].scratch_base = t;
+  impl->thread_seconds.resize(options.threads);
   for (const Step& st : p.steps) {
     if (st.dead) continue;
     StepInfo si;
@@ -325,30 +343,55 @@ Status Model::load(const std::string& path, const Options& options, std::unique_
   return Status::Ok();
 }
 
-Status Model::run(const float* input, int n, float* output) {
-  if (n < 1)
-    return {StatusCode::kInvalidArgument, "run: n = " + std::to_string(n) + ": must be >= 1"};
-  Impl& m = *impl_;
-  m.allocate(n);
+void Model::Impl::run_steps(const float* input, int n, float* output, Workspace& ws, int threads,
+                            std::vector<double>* seconds) {
+  allocate(ws, n);
   size_t i = 0;
-  for (const Step& st : m.p.steps) {
+  for (const Step& st : p.steps) {
     if (st.dead) continue;
-    if (m.profiling) {
+    if (seconds) {
       auto t0 = std::chrono::steady_clock::now();
-      m.run_step(st, input, n);
-      m.seconds[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      run_step(st, input, n, ws, threads);
+      (*seconds)[i] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     } else {
-      m.run_step(st, input, n);
+      run_step(st, input, n, ws, threads);
     }
     ++i;
   }
-  const TensorDesc& o = m.p.tensors[m.p.output];
-  const int32_t* r = reinterpret_cast<const int32_t*>(m.buffers[m.p.output]->data());
+  const TensorDesc& o = p.tensors[p.output];
+  const int32_t* r = reinterpret_cast<const int32_t*>(ws.buffers[p.output]->data());
   for (int b = 0; b < n; ++b)
     for (int c = 0; c < o.c; ++c) {
       int64_t idx = static_cast<int64_t>(b) * o.c + c;
-      output[idx] = static_cast<float>(r[idx]) * m.p.out_scale[c] + m.p.out_bias[c];
+      output[idx] = static_cast<float>(r[idx]) * p.out_scale[c] + p.out_bias[c];
     }
+}
+
+Status Model::run(const float* input, int n, float* output) {
+  if (n < 1) return {StatusCode::kInvalidArgument, "run: n = " + std::to_string(n) + ": must be >= 1"};
+  Impl& m = *impl_;
+  const int threads = m.options.threads;
+  const int64_t image = static_cast<int64_t>(m.p.in_c) * m.p.in_h * m.p.in_w;
+  const int classes = m.p.tensors[m.p.output].c;
+  if (threads == 1 || n < 2 * threads) {  // one stream, every step split over the cores
+    m.run_steps(input, n, output, m.spaces[0], threads, m.profiling ? &m.seconds : nullptr);
+    return Status::Ok();
+  }
+  // Large batches: each thread runs the whole network on its own sub-batches of kSubBatch
+  // images, so tensors stay in its cache and no step waits for the other core.
+  constexpr int kSubBatch = 8;
+  const int chunks = (n + kSubBatch - 1) / kSubBatch;
+  for (auto& s : m.thread_seconds) s.assign(m.seconds.size(), 0.0);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int c = 0; c < chunks; ++c) {
+    int t = omp_get_thread_num();
+    int first = c * kSubBatch, count = std::min(kSubBatch, n - first);
+    m.run_steps(input + first * image, count, output + static_cast<int64_t>(first) * classes,
+                m.spaces[t], 1, m.profiling ? &m.thread_seconds[t] : nullptr);
+  }
+  if (m.profiling)
+    for (auto& s : m.thread_seconds)
+      for (size_t i = 0; i < s.size(); ++i) m.seconds[i] += s[i] / threads;
   return Status::Ok();
 }
 
