@@ -85,6 +85,35 @@ struct DwconvArgs {
   int8_t* scratch = nullptr;  // at least kh·kw·(icp + 64) bytes
 };
 
+// One fixed-point rescale: r -> (r·mult + add) >> shift; mult = 1, shift = add = 0 is the
+// identity.
+struct Rescale {
+  int32_t mult = 1, shift = 0;
+  int64_t add = 0;
+  int64_t apply(int64_t r) const { return (r * mult + add) >> shift; }
+};
+
+// `pixels` pixels of c int32 values each (contiguous) -> uint8 pixels `out_stride` bytes apart:
+// clamp(rescale(r) + zp, lo, hi).
+struct RequantizeArgs {
+  const int32_t* in = nullptr;
+  uint8_t* out = nullptr;
+  int64_t pixels = 0;
+  int c = 0, out_stride = 0;
+  Rescale rq;
+  int32_t zp = 0, lo = 0, hi = 255;
+};
+
+// out[i] = clamp(rescale0(a[i]) + rescale1(b[i]), lo, hi) for i < count (64-bit sum).
+struct AddArgs {
+  const int32_t* a = nullptr;
+  const int32_t* b = nullptr;
+  int32_t* out = nullptr;
+  int64_t count = 0;
+  Rescale rq0, rq1;
+  int32_t lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
+};
+
 // Value i of a buffer bit-packed LSB-first at `bits`, sign-extended.
 inline int8_t packed_value(const uint8_t* data, int64_t i, int bits) {
   int64_t bit = i * bits;

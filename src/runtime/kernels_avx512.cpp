@@ -159,7 +159,67 @@ void run_rows(const TileContext& t, const Run& r) {
   if (q < r.count) kTiles<NB>[r.count - q - 1](t, r.a + q * r.astride, r.astride, r.y, r.x + q);
 }
 
+// A Rescale on 16 int32 lanes, as 64-bit even and odd halves.
+struct Rescale16 {
+  __m512i mult, add;
+  __m128i shift;
+  bool id;
+  explicit Rescale16(const Rescale& r)
+      : mult(_mm512_set1_epi64(r.mult)),
+        add(_mm512_set1_epi64(r.add)),
+        shift(_mm_cvtsi32_si128(r.shift)),
+        id(r.mult == 1 && r.shift == 0 && r.add == 0) {}
+  void operator()(__m512i v, __m512i* even, __m512i* odd) const {
+    if (id) {
+      *even = _mm512_srai_epi64(_mm512_slli_epi64(v, 32), 32);
+      *odd = _mm512_srai_epi64(v, 32);
+      return;
+    }
+    *even = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(v, mult), add), shift);
+    *odd = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), mult), add),
+                            shift);
+  }
+};
+
+__m512i join(__m512i even, __m512i odd) {
+  return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+
 }  // namespace
+
+void requantize_avx512vnni(const RequantizeArgs& r) {
+  Rescale16 rs(r.rq);
+  const __m512i lo = _mm512_set1_epi64(static_cast<int64_t>(r.lo) - r.zp);
+  const __m512i hi = _mm512_set1_epi64(static_cast<int64_t>(r.hi) - r.zp);
+  const __m512i zp = _mm512_set1_epi32(r.zp);
+  for (int64_t p = 0; p < r.pixels; ++p) {
+    const int32_t* src = r.in + p * r.c;
+    uint8_t* dst = r.out + p * r.out_stride;
+    for (int c = 0; c < r.c; c += 16) {
+      const __mmask16 m = r.c - c >= 16 ? 0xffff : (1u << (r.c - c)) - 1;
+      __m512i even, odd;
+      rs(_mm512_maskz_loadu_epi32(m, src + c), &even, &odd);
+      even = _mm512_max_epi64(_mm512_min_epi64(even, hi), lo);
+      odd = _mm512_max_epi64(_mm512_min_epi64(odd, hi), lo);
+      __m512i q = _mm512_add_epi32(join(even, odd), zp);
+      _mm_mask_storeu_epi8(dst + c, m, _mm512_cvtepi32_epi8(q));
+    }
+  }
+}
+
+void add_avx512vnni(const AddArgs& a) {
+  Rescale16 r0(a.rq0), r1(a.rq1);
+  const __m512i lo = _mm512_set1_epi64(a.lo), hi = _mm512_set1_epi64(a.hi);
+  for (int64_t i = 0; i < a.count; i += 16) {
+    const __mmask16 m = a.count - i >= 16 ? 0xffff : (1u << (a.count - i)) - 1;
+    __m512i e0, o0, e1, o1;
+    r0(_mm512_maskz_loadu_epi32(m, a.a + i), &e0, &o0);
+    r1(_mm512_maskz_loadu_epi32(m, a.b + i), &e1, &o1);
+    __m512i even = _mm512_max_epi64(_mm512_min_epi64(_mm512_add_epi64(e0, e1), hi), lo);
+    __m512i odd = _mm512_max_epi64(_mm512_min_epi64(_mm512_add_epi64(o0, o1), hi), lo);
+    _mm512_mask_storeu_epi32(a.out + i, m, join(even, odd));
+  }
+}
 
 void conv_avx512vnni(const ConvArgs& c) {
   const int groups = c.k() / 4;

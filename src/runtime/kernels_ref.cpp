@@ -74,4 +74,23 @@ void dwconv_ref(const DwconvArgs& a) {
       }
 }
 
+void requantize_ref(const RequantizeArgs& r) {
+  for (int64_t p = 0; p < r.pixels; ++p) {
+    const int32_t* src = r.in + p * r.c;
+    uint8_t* dst = r.out + p * r.out_stride;
+    for (int c = 0; c < r.c; ++c) {
+      int64_t v = r.rq.apply(src[c]);
+      v = v < r.lo - r.zp ? r.lo - r.zp : v > r.hi - r.zp ? r.hi - r.zp : v;
+      dst[c] = static_cast<uint8_t>(v + r.zp);
+    }
+  }
+}
+
+void add_ref(const AddArgs& a) {
+  for (int64_t i = 0; i < a.count; ++i) {
+    int64_t v = a.rq0.apply(a.a[i]) + a.rq1.apply(a.b[i]);
+    a.out[i] = static_cast<int32_t>(v < a.lo ? a.lo : v > a.hi ? a.hi : v);
+  }
+}
+
 }  // namespace mpq::runtime

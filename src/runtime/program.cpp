@@ -25,9 +25,8 @@ void set_clamp(Step& st, double scale) {
   st.ilo = std::isfinite(st.lo)
                ? static_cast<int32_t>(std::max(-lim, std::nearbyint(st.lo / scale)))
                : std::numeric_limits<int32_t>::min();
-  st.ihi = std::isfinite(st.hi)
-               ? static_cast<int32_t>(std::min(lim, std::nearbyint(st.hi / scale)))
-               : std::numeric_limits<int32_t>::max();
+  st.ihi = std::isfinite(st.hi) ? static_cast<int32_t>(std::min(lim, std::nearbyint(st.hi / scale)))
+                                : std::numeric_limits<int32_t>::max();
 }
 
 }  // namespace

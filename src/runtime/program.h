@@ -29,12 +29,7 @@ struct TensorDesc {
 };
 
 // A fixed-point multiplier: r -> (r·mult + add) >> shift (add includes the rounding half).
-struct Dyadic {
-  int32_t mult = 1;
-  int32_t shift = 0;
-  int64_t add = 0;
-  int64_t apply(int64_t r) const { return (r * mult + add) >> shift; }
-};
+using Dyadic = Rescale;
 // multiplier·r + offset, rounded; fails (false) when the multiplier is 2^31 or more.
 bool make_dyadic(double multiplier, double offset, Dyadic* out);
 

@@ -122,7 +122,8 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
       a.n = item / per_image;
       a.oh0 = (item % per_image) * chunk;
       a.oh1 = std::min(oh, a.oh0 + chunk);
-      a.scratch = reinterpret_cast<int8_t*>(scratch[ws.scratch_base + omp_get_thread_num()]->data());
+      a.scratch =
+          reinterpret_cast<int8_t*>(scratch[ws.scratch_base + omp_get_thread_num()]->data());
       k->dwconv(a);
     }
     return;
@@ -156,8 +157,7 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
   }
 }
 
-void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace& ws,
-                           int threads) {
+void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace& ws, int threads) {
   auto& buffers = ws.buffers;
   const TensorDesc& out = p.tensors[st.out];
   switch (st.op) {
@@ -191,14 +191,16 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
   switch (st.op) {
     case StepOp::kRequantize: {
       uint8_t* o = buffers[st.out]->data();
+      const int64_t rows = static_cast<int64_t>(n) * out.h;
 #pragma omp parallel for num_threads(threads) if (many)
-      for (int64_t px = 0; px < pixels; ++px) {
-        int64_t b = px / (out.h * out.w), y = px / out.w % out.h, x = px % out.w;
-        uint8_t* dst = o + ((b * out.hp() + y + out.border) * out.wp() + x + out.border) * out.cp;
-        const int32_t* src = a + px * in.c;
-        for (int c = 0; c < out.c; ++c)
-          dst[c] = static_cast<uint8_t>(
-              std::clamp<int64_t>(st.rq0.apply(src[c]) + out.zp, out.lo, out.hi));
+      for (int64_t row = 0; row < rows; ++row) {
+        int64_t b = row / out.h, y = row % out.h;
+        RequantizeArgs r;
+        r.in = a + row * out.w * in.c;
+        r.out = o + ((b * out.hp() + y + out.border) * out.wp() + out.border) * out.cp;
+        r.pixels = out.w, r.c = out.c, r.out_stride = out.cp;
+        r.rq = st.rq0, r.zp = out.zp, r.lo = out.lo, r.hi = out.hi;
+        k->requantize(r);
       }
       return;
     }
@@ -217,12 +219,15 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       const int32_t* b = reinterpret_cast<const int32_t*>(buffers[st.in1]->data());
       int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
       const int64_t count = pixels * out.c;
-      const bool id0 = identity(st.rq0), id1 = identity(st.rq1);
-#pragma omp parallel for num_threads(threads) if (many)
-      for (int64_t i = 0; i < count; ++i) {
-        int64_t x = id0 ? a[i] : st.rq0.apply(a[i]);
-        int64_t y = id1 ? b[i] : st.rq1.apply(b[i]);
-        o[i] = static_cast<int32_t>(std::clamp<int64_t>(x + y, st.ilo, st.ihi));
+      const int parts = many ? threads : 1;
+#pragma omp parallel for num_threads(threads) if (parts > 1)
+      for (int part = 0; part < parts; ++part) {
+        int64_t begin = count * part / parts / 16 * 16;
+        int64_t end = part + 1 == parts ? count : count * (part + 1) / parts / 16 * 16;
+        AddArgs args;
+        args.a = a + begin, args.b = b + begin, args.out = o + begin, args.count = end - begin;
+        args.rq0 = st.rq0, args.rq1 = st.rq1, args.lo = st.ilo, args.hi = st.ihi;
+        k->add(args);
       }
       return;
     }
@@ -368,7 +373,8 @@ void Model::Impl::run_steps(const float* input, int n, float* output, Workspace&
 }
 
 Status Model::run(const float* input, int n, float* output) {
-  if (n < 1) return {StatusCode::kInvalidArgument, "run: n = " + std::to_string(n) + ": must be >= 1"};
+  if (n < 1)
+    return {StatusCode::kInvalidArgument, "run: n = " + std::to_string(n) + ": must be >= 1"};
   Impl& m = *impl_;
   const int threads = m.options.threads;
   const int64_t image = static_cast<int64_t>(m.p.in_c) * m.p.in_h * m.p.in_w;

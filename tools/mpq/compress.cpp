@@ -23,12 +23,12 @@
 #include "mpq/allocation/allocator.h"
 #include "mpq/core/error.h"
 #include "mpq/core/file.h"
+#include "mpq/core/memory.h"
 #include "mpq/core/progress.h"
 #include "mpq/eval/evaluate.h"
 #include "mpq/exec/executor.h"
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
-#include "mpq/core/memory.h"
 #include "mpq/quant/observer.h"
 #include "mpq/quant/rounding.h"
 #include "report.h"
@@ -80,10 +80,12 @@ json config_of(const Options& o) {
          {"baselines", o.baselines}};
   if (o.method == "ssps") {
     const search::SspsOptions& s = o.ssps.options;
-    c["ssps"] = {{"steps", s.steps},   {"batch", s.batch},           {"round", s.round},
-                 {"theta", s.theta},   {"tau", s.tau},               {"tau_end", s.tau_end},
-                 {"lambda", s.lambda}, {"lr", s.lr},                 {"step_lr", s.step_lr},
-                 {"init_slope", s.init_slope}, {"count", o.ssps.count}, {"labels", o.sens.labels}};
+    c["ssps"] = {{"steps", s.steps},      {"batch", s.batch},
+                 {"round", s.round},      {"theta", s.theta},
+                 {"tau", s.tau},          {"tau_end", s.tau_end},
+                 {"lambda", s.lambda},    {"lr", s.lr},
+                 {"step_lr", s.step_lr},  {"init_slope", s.init_slope},
+                 {"count", o.ssps.count}, {"labels", o.sens.labels}};
   }
   return c;
 }
@@ -120,14 +122,16 @@ class State {
     state_ = json{{"config", config}, {"stages", json::object()}};
     if (!resume) return;
     if (!file_exists(path)) {
-      log_line(fmt::format("--resume: {} has no compress.json yet; starting from the beginning",
-                           dir_));
+      log_line(
+          fmt::format("--resume: {} has no compress.json yet; starting from the beginning", dir_));
       return;
     }
     json old = json::parse(read_file(path, "compress state"), nullptr, false);
     MPQ_CHECK(!old.is_discarded() && old.contains("config") && old.contains("stages"),
-              ErrorCode::kBadFile, "--resume: {} is not a compress state file; rerun without "
-              "--resume", path);
+              ErrorCode::kBadFile,
+              "--resume: {} is not a compress state file; rerun without "
+              "--resume",
+              path);
     for (const auto& [key, value] : config.items()) {
       MPQ_CHECK(old["config"].contains(key) && old["config"][key] == value,
                 ErrorCode::kInvalidArgument,
@@ -169,9 +173,7 @@ class State {
   bool resuming_ = false;
 };
 
-json load_json(const std::string& path) {
-  return json::parse(read_file(path, "compress output"));
-}
+json load_json(const std::string& path) { return json::parse(read_file(path, "compress output")); }
 
 // Cost-model figures of a plan, and of the float model.
 json costs_of(const allocation::CostModel& costs, const allocation::BitPlan& plan) {
@@ -199,13 +201,12 @@ void print_summary(const json& r) {
   fmt::print("\nmpq compress {} → {}\n", r["model"].get<std::string>(),
              r["outdir"].get<std::string>());
   fmt::print("  {:<22} {:>14} {:>14}\n", "", "float", "quantized");
-  fmt::print("  {:<22} {:>13.2f}% {:>13.2f}%   ({:+.2f}; {} of {} predictions changed)\n",
-             "top-1", e["float_top1"].get<double>(), e["top1"].get<double>(),
+  fmt::print("  {:<22} {:>13.2f}% {:>13.2f}%   ({:+.2f}; {} of {} predictions changed)\n", "top-1",
+             e["float_top1"].get<double>(), e["top1"].get<double>(),
              e["top1"].get<double>() - e["float_top1"].get<double>(), e["changed"].get<int64_t>(),
              e["images"].get<int64_t>());
-  fmt::print("  {:<22} {:>14} {:>14}   ({:.2f}x smaller: ONNX file vs model.mpq)\n",
-             "size, bytes", r["float"]["file_bytes"].get<int64_t>(),
-             r["quantized"]["file_bytes"].get<int64_t>(),
+  fmt::print("  {:<22} {:>14} {:>14}   ({:.2f}x smaller: ONNX file vs model.mpq)\n", "size, bytes",
+             r["float"]["file_bytes"].get<int64_t>(), r["quantized"]["file_bytes"].get<int64_t>(),
              r["float"]["file_bytes"].get<double>() / r["quantized"]["file_bytes"].get<double>());
   auto bops = [](const json& v) {
     return allocation::format_cost(allocation::CostKind::kBops, v.get<double>());
@@ -221,9 +222,9 @@ void print_summary(const json& r) {
   if (!r["baselines"].empty()) {
     fmt::print("\n  uniform baselines, same calibration and rounding:\n");
     for (const auto& b : r["baselines"])
-      fmt::print("  {:<22} {:>13.2f}%   {} bytes of weights, {}\n",
-                 b["name"].get<std::string>(), b["top1"].get<double>(),
-                 static_cast<int64_t>(b["size_bytes"].get<double>()), bops(b["bops"]));
+      fmt::print("  {:<22} {:>13.2f}%   {} bytes of weights, {}\n", b["name"].get<std::string>(),
+                 b["top1"].get<double>(), static_cast<int64_t>(b["size_bytes"].get<double>()),
+                 bops(b["bops"]));
   }
   fmt::print("\n  stage times:");
   double total = 0;
@@ -235,9 +236,10 @@ void print_summary(const json& r) {
                st["reused"].get<bool>() ? " (reused)" : "");
   }
   fmt::print(" total {:.1f} s; peak memory {:.0f} MB\n", total, r["peak_rss_mb"].get<double>());
-  fmt::print("  wrote {}/{{plan.json, sensitivity.json, model.mpq, model.qcdq.onnx, "
-             "encodings.json, report.md, report.html}}\n",
-             r["outdir"].get<std::string>());
+  fmt::print(
+      "  wrote {}/{{plan.json, sensitivity.json, model.mpq, model.qcdq.onnx, "
+      "encodings.json, report.md, report.html}}\n",
+      r["outdir"].get<std::string>());
 }
 
 void run(Options& o) {
@@ -257,8 +259,8 @@ void run(Options& o) {
             "cifar10:calib_train_5085.bin");
   MPQ_CHECK(o.method == "ilp" || o.method == "proportional" || o.method == "ssps",
             ErrorCode::kInvalidArgument, "--method {}: use ilp, proportional or ssps", o.method);
-  MPQ_CHECK(o.stop_after.empty() || o.stop_after == "sensitivity" ||
-                o.stop_after == "allocation" || o.stop_after == "quantize",
+  MPQ_CHECK(o.stop_after.empty() || o.stop_after == "sensitivity" || o.stop_after == "allocation" ||
+                o.stop_after == "quantize",
             ErrorCode::kInvalidArgument,
             "--stop-after {}: give sensitivity, allocation or quantize", o.stop_after);
   if (o.budgets.empty()) o.budgets = {"avg-w-bits=4"};
@@ -280,8 +282,7 @@ void run(Options& o) {
   {  // an infeasible budget fails now, not after the sensitivity metric has run
     sensitivity::Report candidates;
     candidates.bits = o.sens.options.candidates;
-    make_problem(candidates, costs, budgets, {o.a_bits}, o.quant.first_last_bits)
-        .check_feasible();
+    make_problem(candidates, costs, budgets, {o.a_bits}, o.quant.first_last_bits).check_feasible();
   }
 
   fs::create_directories(o.out);
@@ -293,8 +294,8 @@ void run(Options& o) {
 
   // 1. sensitivity
   state.run("sensitivity", {"sensitivity.json"}, [&] {
-    log_line(fmt::format("[1/{}] sensitivity: {} on {}", kStages.size(), o.sens.metric,
-                         model_name));
+    log_line(
+        fmt::format("[1/{}] sensitivity: {} on {}", kStages.size(), o.sens.metric, model_name));
     sensitivity::Report r = o.sens.run(model, o.model, calib, progress);
     sensitivity::save_report(r, state.file("sensitivity.json"));
     log_line(fmt::format("  {} layers x {} widths in {:.1f} s", r.layers.size(), r.bits.size(),
@@ -329,13 +330,12 @@ void run(Options& o) {
 
   // 3. quantize and export
   state.run("quantize", {"model.mpq", "model.qcdq.onnx", "encodings.json"}, [&] {
-    log_line(fmt::format("[3/{}] quantize: {} rounding{}, {} ranges", kStages.size(),
-                         o.quant.rounding,
-                         o.quant.rounding == "nearest"
-                             ? std::string()
-                             : fmt::format(" ({}-wise, qdrop {})", o.quant.granularity,
-                                           o.quant.qdrop),
-                         o.quant.observer));
+    log_line(
+        fmt::format("[3/{}] quantize: {} rounding{}, {} ranges", kStages.size(), o.quant.rounding,
+                    o.quant.rounding == "nearest"
+                        ? std::string()
+                        : fmt::format(" ({}-wise, qdrop {})", o.quant.granularity, o.quant.qdrop),
+                    o.quant.observer));
     QuantFlags q = o.quant;
     q.plan = state.file("plan.json");
     quant::QuantSim sim = q.build(model, o.model, o.data, progress);
@@ -350,8 +350,8 @@ void run(Options& o) {
   state.run("evaluate", {"evaluation.json"}, [&] {
     log_line(fmt::format("[4/{}] evaluate: float and model.mpq on {} ({} images)", kStages.size(),
                          eval_data.spec.text, eval_data.loader->size()));
-    json e = evaluate_pair(model, load_model(state.file("model.mpq")), *eval_data.loader,
-                           eval_progress);
+    json e =
+        evaluate_pair(model, load_model(state.file("model.mpq")), *eval_data.loader, eval_progress);
     e["data"] = eval_data.spec.text;
     write_file_atomic(state.file("evaluation.json"), e.dump(2) + "\n");
   });
@@ -365,8 +365,8 @@ void run(Options& o) {
     for (size_t i = 0; i < baseline_bits.size(); ++i) {
       int b = baseline_bits[i];
       std::string name = fmt::format("W{}A{}", b, o.a_bits);
-      bool have = std::any_of(done.begin(), done.end(),
-                              [&](const json& d) { return d["name"] == name; });
+      bool have =
+          std::any_of(done.begin(), done.end(), [&](const json& d) { return d["name"] == name; });
       if (have) continue;
       log_line(fmt::format("[5/{}] baselines: uniform {} ({}/{})", kStages.size(), name, i + 1,
                            baseline_bits.size()));
@@ -452,11 +452,13 @@ void add_compress(CLI::App& app) {
   o->quant.qdrop = 0.5;
   o->sens.options.fallback = "output_mse";
   cmd->add_option("model", o->model, "ONNX model (default: the embedded Fashion-MNIST model)");
-  o->data.add(*cmd, "labelled evaluation data (default for the embedded model: Fashion-MNIST test)");
+  o->data.add(*cmd,
+              "labelled evaluation data (default for the embedded model: Fashion-MNIST test)");
   o->sens.add(*cmd);
   o->quant.add(*cmd);
   // compress makes its own plans: the uniform-width and plan flags belong to `quantize`.
-  for (const char* name : {"--plan", "--w-bits", "--a-bits"}) cmd->remove_option(cmd->get_option(name));
+  for (const char* name : {"--plan", "--w-bits", "--a-bits"})
+    cmd->remove_option(cmd->get_option(name));
   cmd->add_option("--budget", o->budgets,
                   "KIND=VALUE, repeatable: size=60KB, bops=1.2G, energy=40uJ, avg-w-bits=3 "
                   "(default avg-w-bits=4)");

@@ -7,10 +7,10 @@
 #include <CLI/CLI.hpp>
 
 #include "common.h"
-#include "runtime_cli.h"
 #include "mpq/core/error.h"
 #include "mpq/core/memory.h"
 #include "mpq/core/progress.h"
+#include "runtime_cli.h"
 
 int main(int argc, char** argv) {
   mpq::tune_allocator();

@@ -8,11 +8,11 @@
 
 #include "common.h"
 #include "mpq/core/error.h"
+#include "mpq/core/memory.h"
 #include "mpq/core/progress.h"
 #include "mpq/eval/evaluate.h"
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
-#include "mpq/core/memory.h"
 
 namespace mpq::cli {
 namespace {

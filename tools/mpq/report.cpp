@@ -17,11 +17,20 @@ std::string html_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -94,9 +103,13 @@ json plot_specs(const json& r) {
 
   json bits = json::array();
   for (const auto& l : layers) {
-    bits.push_back({{"layer", l["name"]}, {"operand", "weights"}, {"bits", l["w_bits"]},
+    bits.push_back({{"layer", l["name"]},
+                    {"operand", "weights"},
+                    {"bits", l["w_bits"]},
                     {"params", l["params"]}});
-    bits.push_back({{"layer", l["name"]}, {"operand", "activations"}, {"bits", l["a_bits"]},
+    bits.push_back({{"layer", l["name"]},
+                    {"operand", "activations"},
+                    {"bits", l["a_bits"]},
                     {"params", l["params"]}});
   }
   specs["plot-bits"] = schema(
@@ -110,28 +123,34 @@ json plot_specs(const json& r) {
          {"xOffset", {{"field", "operand"}}},
          {"y", {{"field", "bits"}, {"type", "quantitative"}, {"scale", {{"domain", {0, 8}}}}}},
          {"color", {{"field", "operand"}, {"type", "nominal"}}},
-         {"tooltip", json::array({{{"field", "layer"}}, {{"field", "operand"}},
-                                  {{"field", "bits"}}, {{"field", "params"}}})}}}});
+         {"tooltip", json::array({{{"field", "layer"}},
+                                  {{"field", "operand"}},
+                                  {{"field", "bits"}},
+                                  {{"field", "params"}}})}}}});
 
   json omega = json::array();
   for (const auto& l : layers)
     for (const auto& [b, v] : l["omega"].items())
       omega.push_back({{"layer", l["name"]}, {"width", "W" + b}, {"omega", v}});
-  specs["plot-sensitivity"] = schema(
-      {{"title", fmt::format("Sensitivity Ω(b) by {} (log scale; zeros left out)",
-                             r["metric"].get<std::string>())},
-       {"width", width},
-       {"height", 240},
-       {"data", {{"values", omega}}},
-       {"transform", json::array({{{"filter", "datum.omega > 0"}}})},
-       {"mark", {{"type", "line"}, {"point", true}}},
-       {"encoding",
-        {{"x", layer_axis()},
-         {"y", {{"field", "omega"}, {"type", "quantitative"}, {"scale", {{"type", "log"}}},
-                {"title", "Ω"}}},
-         {"color", {{"field", "width"}, {"type", "nominal"}, {"title", "weight width"}}},
-         {"tooltip", json::array({{{"field", "layer"}}, {{"field", "width"}},
-                                  {{"field", "omega"}, {"format", ".3g"}}})}}}});
+  specs["plot-sensitivity"] =
+      schema({{"title", fmt::format("Sensitivity Ω(b) by {} (log scale; zeros left out)",
+                                    r["metric"].get<std::string>())},
+              {"width", width},
+              {"height", 240},
+              {"data", {{"values", omega}}},
+              {"transform", json::array({{{"filter", "datum.omega > 0"}}})},
+              {"mark", {{"type", "line"}, {"point", true}}},
+              {"encoding",
+               {{"x", layer_axis()},
+                {"y",
+                 {{"field", "omega"},
+                  {"type", "quantitative"},
+                  {"scale", {{"type", "log"}}},
+                  {"title", "Ω"}}},
+                {"color", {{"field", "width"}, {"type", "nominal"}, {"title", "weight width"}}},
+                {"tooltip", json::array({{{"field", "layer"}},
+                                         {{"field", "width"}},
+                                         {{"field", "omega"}, {"format", ".3g"}}})}}}});
 
   if (r.contains("imprint_profile")) {
     specs["plot-imprint"] = schema(
@@ -147,19 +166,31 @@ json plot_specs(const json& r) {
 
   json pts = json::array();
   for (const auto& p : points(r))
-    pts.push_back({{"name", p.name}, {"kind", p.kind}, {"top1", p.top1}, {"size", p.size},
-                   {"bops", p.bops}, {"avg_bits", p.bits}});
+    pts.push_back({{"name", p.name},
+                   {"kind", p.kind},
+                   {"top1", p.top1},
+                   {"size", p.size},
+                   {"bops", p.bops},
+                   {"avg_bits", p.bits}});
   auto tradeoff = [&](const char* field, const char* title) {
-    json enc{{"x", {{"field", field}, {"type", "quantitative"}, {"scale", {{"type", "log"}}},
-                    {"title", title}}},
-             {"y", {{"field", "top1"}, {"type", "quantitative"}, {"scale", {{"zero", false}}},
-                    {"title", "top-1 %"}}}};
+    json enc{{"x",
+              {{"field", field},
+               {"type", "quantitative"},
+               {"scale", {{"type", "log"}}},
+               {"title", title}}},
+             {"y",
+              {{"field", "top1"},
+               {"type", "quantitative"},
+               {"scale", {{"zero", false}}},
+               {"title", "top-1 %"}}}};
     json points_layer{{"mark", {{"type", "point"}, {"filled", true}, {"size", 90}}},
                       {"encoding",
                        {{"color", {{"field", "kind"}, {"type", "nominal"}}},
                         {"shape", {{"field", "kind"}, {"type", "nominal"}}},
-                        {"tooltip", json::array({{{"field", "name"}}, {{"field", "top1"}},
-                                                 {{"field", field}}, {{"field", "avg_bits"}}})}}}};
+                        {"tooltip", json::array({{{"field", "name"}},
+                                                 {{"field", "top1"}},
+                                                 {{"field", field}},
+                                                 {{"field", "avg_bits"}}})}}}};
     json labels{{"mark", {{"type", "text"}, {"dx", 8}, {"align", "left"}}},
                 {"encoding", {{"text", {{"field", "name"}}}}}};
     return schema({{"title", fmt::format("Top-1 against {}", title)},
@@ -213,8 +244,8 @@ std::string report_markdown(const json& r) {
       "Sensitivity `{}`, allocation `{}` under {}, rounding `{}`; evaluated on `{}` ({} "
       "images).\n\n",
       r["metric"].get<std::string>(), r["config"]["method"].get<std::string>(),
-      r["config"]["budgets"].dump(), r["rounding"].get<std::string>(),
-      e["data"].get<std::string>(), e["images"].get<int64_t>());
+      r["config"]["budgets"].dump(), r["rounding"].get<std::string>(), e["data"].get<std::string>(),
+      e["images"].get<int64_t>());
   md += "| | float | quantized |\n|---|---|---|\n";
   md += fmt::format("| top-1 | {:.2f}% | {:.2f}% ({} predictions changed) |\n",
                     num(e, "float_top1"), num(e, "top1"), e["changed"].get<int64_t>());
@@ -225,8 +256,8 @@ std::string report_markdown(const json& r) {
                     num(r["float"], "file_bytes") / num(r["quantized"], "file_bytes"));
   md += fmt::format("| weight bytes (cost model) | {:.0f} | {:.0f} |\n",
                     num(r["float"], "size_bytes"), num(r["quantized"], "size_bytes"));
-  md += fmt::format("| BOPs per image | {} | {} ({:.2f}x fewer) |\n",
-                    bops(num(r["float"], "bops")), bops(num(r["quantized"], "bops")),
+  md += fmt::format("| BOPs per image | {} | {} ({:.2f}x fewer) |\n", bops(num(r["float"], "bops")),
+                    bops(num(r["quantized"], "bops")),
                     num(r["float"], "bops") / num(r["quantized"], "bops"));
   md += fmt::format("| average weight bits | 32 | {:.3f} |\n\n", num(r["quantized"], "avg_w_bits"));
   for (const auto& b : r["budgets"])
@@ -247,8 +278,8 @@ std::string report_markdown(const json& r) {
   md += "\n";
   for (const auto& l : r["layers"]) {
     md += fmt::format("| {} | {} | {} | {} | {} |", l["name"].get<std::string>(),
-                      l["params"].get<int64_t>(), l["macs"].get<int64_t>(),
-                      l["w_bits"].get<int>(), l["a_bits"].get<int>());
+                      l["params"].get<int64_t>(), l["macs"].get<int64_t>(), l["w_bits"].get<int>(),
+                      l["a_bits"].get<int>());
     for (const auto& b : widths) md += fmt::format(" {:.3g} |", l["omega"][b].get<double>());
     md += "\n";
   }
@@ -261,9 +292,9 @@ std::string report_html(const json& r) {
   std::string h = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
   h += fmt::format("<title>mpq compress: {}</title>\n<style>{}</style>\n",
                    html_escape(r["model"].get<std::string>()), kStyle);
-  for (auto [begin, end] : {std::pair{mpq_vega_js, mpq_vega_js_end},
-                            std::pair{mpq_vega_lite_js, mpq_vega_lite_js_end},
-                            std::pair{mpq_vega_embed_js, mpq_vega_embed_js_end}})
+  for (auto [begin, end] :
+       {std::pair{mpq_vega_js, mpq_vega_js_end}, std::pair{mpq_vega_lite_js, mpq_vega_lite_js_end},
+        std::pair{mpq_vega_embed_js, mpq_vega_embed_js_end}})
     h += "<script>" + std::string(begin, end) + "</script>\n";
   h += "</head><body>\n";
   h += fmt::format("<h1>mpq compress: {}</h1>\n", html_escape(r["model"].get<std::string>()));
@@ -275,9 +306,10 @@ std::string report_html(const json& r) {
       html_escape(r["config"]["budgets"].dump()), html_escape(r["rounding"].get<std::string>()),
       html_escape(e["data"].get<std::string>()), e["images"].get<int64_t>());
   h += "<table><tr><th></th><th>float</th><th>quantized</th></tr>\n";
-  h += fmt::format("<tr><td>top-1</td><td>{:.2f}%</td><td>{:.2f}% ({} predictions "
-                   "changed)</td></tr>\n",
-                   num(e, "float_top1"), num(e, "top1"), e["changed"].get<int64_t>());
+  h += fmt::format(
+      "<tr><td>top-1</td><td>{:.2f}%</td><td>{:.2f}% ({} predictions "
+      "changed)</td></tr>\n",
+      num(e, "float_top1"), num(e, "top1"), e["changed"].get<int64_t>());
   h += fmt::format("<tr><td>file size, bytes</td><td>{}</td><td>{} ({:.2f}x smaller)</td></tr>\n",
                    r["float"]["file_bytes"].get<int64_t>(),
                    r["quantized"]["file_bytes"].get<int64_t>(),
@@ -292,9 +324,10 @@ std::string report_html(const json& r) {
   h += "<h2>Plans</h2>\n<table><tr><th>plan</th><th>top-1 %</th><th>weight bytes</th>"
        "<th>BOPs</th><th>avg weight bits</th></tr>\n";
   for (const auto& p : points(r))
-    h += fmt::format("<tr><td>{}</td><td>{:.2f}</td><td>{:.0f}</td><td>{}</td>"
-                     "<td>{:.3f}</td></tr>\n",
-                     html_escape(p.name), p.top1, p.size, bops(p.bops), p.bits);
+    h += fmt::format(
+        "<tr><td>{}</td><td>{:.2f}</td><td>{:.0f}</td><td>{}</td>"
+        "<td>{:.3f}</td></tr>\n",
+        html_escape(p.name), p.top1, p.size, bops(p.bops), p.bits);
   h += "</table>\n<h2>Per layer</h2>\n<table><tr><th>layer</th><th>params</th><th>MACs</th>"
        "<th>W</th><th>A</th></tr>\n";
   for (const auto& l : r["layers"])

@@ -1,10 +1,13 @@
 // Vega, Vega-Lite and vega-embed (npm packages in tools/report), linked into the binary so
 // that the report.html `mpq compress` writes is one self-contained file that opens offline.
 // Each file becomes the bytes between `symbol` and `symbol_end` (see report.cpp).
-#define MPQ_ASSET(symbol, file)               \
-  ".global " #symbol "\n"                     \
-  ".balign 16\n" #symbol ":\n"                \
-  ".incbin \"" MPQ_VEGA_DIR "/" file "\"\n"   \
+#define MPQ_ASSET(symbol, file)      \
+  ".global " #symbol                 \
+  "\n"                               \
+  ".balign 16\n" #symbol             \
+  ":\n"                              \
+  ".incbin \"" MPQ_VEGA_DIR "/" file \
+  "\"\n"                             \
   ".global " #symbol "_end\n" #symbol "_end:\n"
 
 // clang-format off
