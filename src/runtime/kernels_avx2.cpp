@@ -55,6 +55,11 @@ void tile(const ConvArgs& c, const int16_t* panel, const std::vector<int32_t>& k
     for (int i = 0; i < kBlock; ++i) {
       int ch = block * kBlock + i;
       if (ch >= c.out.cp) break;
+      if (ch >= c.oc) {  // channel padding of the output: the zero point
+        if (c.out.mode == OutMode::kU8)
+          static_cast<uint8_t*>(c.out.data)[pixels[m] * c.out.cp + ch] = c.rq.zp;
+        continue;
+      }
       store(c.out, c.rq, pixels[m], ch, sums[i] - c.zpcorr[ch]);
     }
   }

@@ -45,11 +45,14 @@ struct Unpacker {
 struct Epilogue {
   OutMode mode;
   __m512i zpcorr, mult, mult_odd, add_even, add_odd, shift_even, shift_odd, lo, hi, zp;
-  __mmask16 store;
+  __mmask16 store, real;  // lanes stored; lanes that are channels (the rest of cp hold zp)
 
-  Epilogue(const Requant& rq, OutMode m, const int32_t* zpc, int c0, int cp) : mode(m) {
-    int valid = cp - c0;
-    store = valid >= 16 ? __mmask16(0xffff) : __mmask16((1u << (valid > 0 ? valid : 0)) - 1);
+  Epilogue(const Requant& rq, OutMode m, const int32_t* zpc, int c0, int cp, int oc) : mode(m) {
+    auto lanes = [](int n) {
+      return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n > 0 ? n : 0)) - 1);
+    };
+    store = lanes(cp - c0);
+    real = lanes(oc - c0);
     zpcorr = zpc ? _mm512_loadu_si512(zpc + c0) : _mm512_setzero_si512();
     if (mode == OutMode::kRaw) return;
     const __m512i even_idx = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
@@ -82,7 +85,7 @@ struct Epilogue {
     even = _mm512_max_epi64(_mm512_min_epi64(even, hi), lo);
     odd = _mm512_max_epi64(_mm512_min_epi64(odd, hi), lo);
     __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-    r = _mm512_add_epi32(r, zp);
+    r = _mm512_mask_mov_epi32(zp, real, _mm512_add_epi32(r, zp));
     if (mode == OutMode::kU8)
       _mm_mask_storeu_epi8(out, store, _mm512_cvtepi32_epi8(r));
     else
@@ -237,10 +240,13 @@ void conv_avx512vnni(const ConvArgs& c) {
     koff[g] = (i * c.iw + j) * c.icp + (g % c4) * 4;
   }
   Epilogue epi[kMaxBlocks] = {
-      Epilogue(c.rq, c.out.mode, c.zpcorr, (c.block0 + 0) * kBlock, c.out.cp),
-      Epilogue(c.rq, c.out.mode, c.zpcorr, (c.block0 + (c.blocks > 1 ? 1 : 0)) * kBlock, c.out.cp),
-      Epilogue(c.rq, c.out.mode, c.zpcorr, (c.block0 + (c.blocks > 2 ? 2 : 0)) * kBlock, c.out.cp),
-      Epilogue(c.rq, c.out.mode, c.zpcorr, (c.block0 + (c.blocks > 3 ? 3 : 0)) * kBlock, c.out.cp)};
+      Epilogue(c.rq, c.out.mode, c.zpcorr, (c.block0 + 0) * kBlock, c.out.cp, c.oc),
+      Epilogue(c.rq, c.out.mode, c.zpcorr, (c.block0 + (c.blocks > 1 ? 1 : 0)) * kBlock, c.out.cp,
+               c.oc),
+      Epilogue(c.rq, c.out.mode, c.zpcorr, (c.block0 + (c.blocks > 2 ? 2 : 0)) * kBlock, c.out.cp,
+               c.oc),
+      Epilogue(c.rq, c.out.mode, c.zpcorr, (c.block0 + (c.blocks > 3 ? 3 : 0)) * kBlock, c.out.cp,
+               c.oc)};
   TileContext t{&c, koff.data(), groups, c.scratch, epi};
   auto run = [&](const Run& r) {
     switch (c.blocks) {
@@ -295,7 +301,7 @@ void dwconv_avx512vnni(const DwconvArgs& d) {
   const int chunks = (d.out.cp + 15) / 16;
   std::vector<Epilogue> epi;
   epi.reserve(chunks);
-  for (int q = 0; q < chunks; ++q) epi.emplace_back(d.rq, d.out.mode, zpc, q * 16, d.out.cp);
+  for (int q = 0; q < chunks; ++q) epi.emplace_back(d.rq, d.out.mode, zpc, q * 16, d.out.cp, d.c);
   const int esize = d.out.mode == OutMode::kU8 ? 1 : 4;
   const OutDesc& o = d.out;
   for (int y = d.oh0; y < d.oh1; ++y)

@@ -377,8 +377,8 @@ Status Lowering::node(const onnx::NodeProto& n) {
       return fail(n, "pools a value that is not a real-valued tensor");
     if (op == "ReduceMean") {
       auto axes = attr_ints(n, "axes");
-      if (axes != std::vector<int64_t>{2, 3} || attr_int(n, "keepdims", 1) != 1)
-        return fail(n, "only ReduceMean over axes [2, 3] with keepdims is supported");
+      if (axes != std::vector<int64_t>{2, 3} && axes != std::vector<int64_t>{-2, -1})
+        return fail(n, "only ReduceMean over the spatial axes [2, 3] is supported");
     }
     TensorDesc d = p_->tensors[x->tensor];
     d.h = d.w = 1;

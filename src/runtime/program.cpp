@@ -107,7 +107,7 @@ Status finish_program(Program* p, const std::string& path) {
     for (int c : consumers[t]) {
       const Step& u = S[c];
       if (u.op == StepOp::kRequantize) {
-        T[t].scale = T[u.out].scale / 4096;
+        T[t].scale = T[u.out].scale / 65536;
         found = true;
         break;
       }

@@ -166,13 +166,13 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       return;
     case StepOp::kQuantizeInput: {
       uint8_t* o = buffers[st.out]->data();
-      const float inv = 1.0f / static_cast<float>(out.scale);
+      const float scale = static_cast<float>(out.scale);  // x / s as the simulation divides
       const int hw = out.h * out.w;
 #pragma omp parallel for num_threads(threads) if (n > 1)
       for (int b = 0; b < n; ++b)
         for (int c = 0; c < out.c; ++c)
           for (int i = 0; i < hw; ++i) {
-            float v = std::nearbyint(input[(static_cast<int64_t>(b) * out.c + c) * hw + i] * inv);
+            float v = std::nearbyint(input[(static_cast<int64_t>(b) * out.c + c) * hw + i] / scale);
             int32_t q = static_cast<int32_t>(std::clamp(v, -1e9f, 1e9f)) + out.zp;
             int y = i / out.w, x = i % out.w;
             int64_t pixel =

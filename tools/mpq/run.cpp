@@ -92,6 +92,7 @@ void add_run(CLI::App& app) {
                          rt->weight_bytes() / 1024.0));
     c10::InferenceMode inference;
     int64_t correct = 0, correct_sim = 0, agree = 0, images = 0;
+    double max_diff = 0, sum_diff = 0, sum_mag = 0;
     double seconds = 0;
     Progress progress("run", d.loader->size(), !o->json);
     for (int64_t b = 0; b < d.loader->batches(); ++b) {
@@ -104,7 +105,12 @@ void add_run(CLI::App& app) {
       at::Tensor pred = logits.argmax(1);
       correct += pred.eq(batch.labels).sum().item<int64_t>();
       if (sim) {
-        at::Tensor ref = sim->forward(batch.images).argmax(1);
+        at::Tensor ref_logits = sim->forward(batch.images);
+        at::Tensor diff = (ref_logits - logits).abs();
+        max_diff = std::max(max_diff, diff.max().item<double>());
+        sum_diff += diff.sum().item<double>();
+        sum_mag += ref_logits.abs().sum().item<double>();
+        at::Tensor ref = ref_logits.argmax(1);
         correct_sim += ref.eq(batch.labels).sum().item<int64_t>();
         agree += ref.eq(pred).sum().item<int64_t>();
       }
@@ -128,6 +134,8 @@ void add_run(CLI::App& app) {
         j["top1_simulated"] = top1_sim;
         j["argmax_agreement"] = agreement;
         j["predictions_changed"] = images - agree;
+        j["logit_max_abs_difference"] = max_diff;
+        j["logit_relative_difference"] = sum_diff / sum_mag;
       }
       print_json(j);
       return;
@@ -137,8 +145,8 @@ void add_run(CLI::App& app) {
     if (sim)
       fmt::print(
           "simulation       top-1 {:.2f}%  argmax agreement {:.2f}% ({} predictions "
-          "differ)\n",
-          top1_sim, agreement, images - agree);
+          "differ); logits differ by {:.3g} at most, by {:.3g} of their size on average\n",
+          top1_sim, agreement, images - agree, max_diff, sum_diff / sum_mag);
   });
 }
 

@@ -1,0 +1,153 @@
+// The integer runtime against the fake-quant simulation of the same .mpq file, on a tiny network
+// built in code that has every op the runtime lowers: conv (3x3, strided, 1x1), depthwise conv,
+// Relu/Clip(0,6) fused into requantization, a residual Add, the option-A shortcut (strided
+// Slice + channel Pad), global pooling and Gemm. Every kernel set gives the same bits.
+#include "mpq/runtime/runtime.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "mpq/exec/executor.h"
+#include "mpq/export/packed.h"
+#include "mpq/export/quantized.h"
+#include "mpq/ir/passes.h"
+#include "mpq/quant/quant_sim.h"
+#include "mpq/quant/rounding.h"
+#include "test_util.h"
+
+namespace mpq {
+namespace {
+
+using Ints = std::vector<int64_t>;
+
+ir::Graph tiny_net() {
+  at::manual_seed(11);
+  test::GraphBuilder b({-1, 3, 12, 12});
+  auto conv = [&](int x, int64_t in, int64_t out, int64_t k, int64_t stride, int64_t group,
+                  const std::string& name) {
+    int64_t pad = k / 2;
+    int w = b.constant(name + ".w",
+                       at::randn({out, in / group, k, k}) * (1.4 / std::sqrt(in / group * k * k)));
+    int bias = b.constant(name + ".b", at::randn({out}) * 0.1);
+    return b.op(
+        "Conv", {x, w, bias},
+        {{"pads", Ints{pad, pad, pad, pad}}, {"strides", Ints{stride, stride}}, {"group", group}},
+        name);
+  };
+  int x = b.op("Relu", {conv(b.g.inputs[0], 3, 8, 3, 1, 1, "stem")}, {}, "stem.relu");
+  int y = b.op("Relu", {conv(x, 8, 8, 3, 1, 1, "block.conv1")}, {}, "block.relu1");
+  int sum = b.op("Add", {conv(y, 8, 8, 3, 1, 1, "block.conv2"), x}, {}, "block.add");
+  sum = b.op("Relu", {sum}, {}, "block.relu2");
+  // Depthwise with Clip(0, 6), then a 1x1 conv; the shortcut: strided slice, channel padding.
+  int lo = b.constant("six.lo", at::scalar_tensor(0.0f)),
+      hi = b.constant("six.hi", at::scalar_tensor(6.0f));
+  int dw = b.op("Clip", {conv(sum, 8, 8, 3, 2, 8, "down.dw"), lo, hi}, {}, "down.relu6");
+  int pw = conv(dw, 8, 12, 1, 1, 1, "down.pw");
+  int starts = b.constant("slice.starts", at::tensor({0, 0}, at::kLong));
+  int ends = b.constant("slice.ends", at::tensor({1000, 1000}, at::kLong));
+  int axes = b.constant("slice.axes", at::tensor({2, 3}, at::kLong));
+  int steps = b.constant("slice.steps", at::tensor({2, 2}, at::kLong));
+  int sliced = b.op("Slice", {sum, starts, ends, axes, steps}, {}, "shortcut.slice");
+  int pads = b.constant("shortcut.pads", at::tensor({0, 2, 0, 0, 0, 2, 0, 0}, at::kLong));
+  int padded = b.op("Pad", {sliced, pads}, {}, "shortcut.pad");
+  int out = b.op("Relu", {b.op("Add", {pw, padded}, {}, "down.add")}, {}, "down.relu");
+  int pooled = b.op("GlobalAveragePool", {out}, {}, "pool");
+  int flat = b.op("Flatten", {pooled}, {{"axis", int64_t{1}}}, "flatten");
+  int w = b.constant("fc.w", at::randn({5, 12}) * 0.8);
+  int fb = b.constant("fc.b", at::randn({5}) * 0.1);
+  return b.finish(b.op("Gemm", {flat, w, fb}, {{"transB", int64_t{1}}}, "fc"));
+}
+
+struct Compared {
+  double agreement = 0, relative = 0;
+};
+
+// Quantizes the tiny net uniformly at (w, a), writes the .mpq and runs it on every kernel set.
+Compared compare(int w_bits, int a_bits) {
+  ir::Graph g = tiny_net();
+  auto ds = test::TensorDataset::random(128, 3, 12, 12, 5, 2);
+  data::Loader loader = test::loader_for(ds, 64);
+  quant::QuantSim sim(g, allocation::uniform_plan(exec::quantizable_layers(g), w_bits, a_bits, 0));
+  sim.calibrate(loader, quant::CalibrationOptions{"minmax", {}, false, false});
+  quant::make_rounding("nearest")->apply(sim, loader, {});
+  auto dir = test::temp_dir("runtime_tiny");
+  std::string path = (dir / "tiny.mpq").string();
+  export_::save_packed(export_::export_quantized(sim), sim, path);
+
+  c10::InferenceMode guard;
+  at::Tensor x = loader.batch(0).images.contiguous();
+  ir::Graph packed = export_::load_packed(path);
+  ir::fold_batch_norm(packed);
+  at::Tensor want = exec::Executor(packed).forward(x);
+
+  at::Tensor first;
+  for (runtime::Isa isa : {runtime::Isa::kRef, runtime::Isa::kAvx2, runtime::Isa::kAvx512Vnni}) {
+    if (!runtime::isa_supported(isa)) {
+      std::printf("skipped: this CPU does not run the %s kernels\n", runtime::isa_name(isa));
+      continue;
+    }
+    std::unique_ptr<runtime::Model> m;
+    runtime::Status s = runtime::Model::load(path, {2, isa}, &m);
+    EXPECT_TRUE(s.ok()) << s.message;
+    if (!s.ok()) return {};
+    EXPECT_EQ(m->classes(), 5);
+    at::Tensor got = at::empty({x.size(0), 5});
+    EXPECT_TRUE(
+        m->run(x.data_ptr<float>(), static_cast<int>(x.size(0)), got.data_ptr<float>()).ok());
+    // One image at a time takes the other path through the executor (steps split over cores).
+    at::Tensor one = at::empty({1, 5});
+    EXPECT_TRUE(m->run(x.data_ptr<float>() + 7 * x[0].numel(), 1, one.data_ptr<float>()).ok());
+    EXPECT_TRUE(at::equal(one[0], got[7])) << runtime::isa_name(isa);
+    if (!first.defined()) first = got;
+    EXPECT_TRUE(at::equal(got, first)) << runtime::isa_name(isa) << " differs from ref";
+  }
+  Compared c;
+  c.agreement = want.argmax(1).eq(first.argmax(1)).to(at::kDouble).mean().item<double>();
+  c.relative = ((want - first).abs().mean() / want.abs().mean()).item<double>();
+  std::printf("W%dA%d: argmax agreement %.3f, mean |logit difference| %.2e of the mean |logit|\n",
+              w_bits, a_bits, c.agreement, c.relative);
+  return c;
+}
+
+TEST(IntegerRuntime, MatchesTheSimulationAtEveryWidthAndEveryKernelSetGivesTheSameBits) {
+  for (auto [w, a] : {std::pair{8, 8}, {4, 8}, {4, 4}, {2, 4}, {3, 6}, {6, 5}}) {
+    Compared c = compare(w, a);
+    EXPECT_GE(c.agreement, 0.98) << "W" << w << "A" << a;
+    EXPECT_LE(c.relative, 0.01) << "W" << w << "A" << a;
+  }
+}
+
+TEST(IntegerRuntime, BadFilesAreStatusesWithOneLineMessages) {
+  auto dir = test::temp_dir("runtime_bad");
+  std::unique_ptr<runtime::Model> m;
+  runtime::Status s = runtime::Model::load((dir / "missing.mpq").string(), {}, &m);
+  EXPECT_EQ(s.code, runtime::StatusCode::kBadFile);
+  EXPECT_NE(s.message.find("missing.mpq"), std::string::npos) << s.message;
+
+  std::string junk = (dir / "junk.mpq").string();
+  std::ofstream(junk) << "not a model at all";
+  s = runtime::Model::load(junk, {}, &m);
+  EXPECT_EQ(s.code, runtime::StatusCode::kBadFile);
+  EXPECT_NE(s.message.find("MPQP"), std::string::npos) << s.message;
+
+  // A real file cut short: the sections run past the end.
+  compare(8, 8);
+  std::string whole = (test::temp_dir("runtime_tiny") / "tiny.mpq").string();
+  std::ifstream in(whole, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::string cut = (dir / "cut.mpq").string();
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  s = runtime::Model::load(cut, {}, &m);
+  EXPECT_EQ(s.code, runtime::StatusCode::kBadFile);
+  EXPECT_NE(s.message.find("truncated"), std::string::npos) << s.message;
+  EXPECT_EQ(s.message.find('\n'), std::string::npos);
+
+  s = runtime::Model::load(whole, {0, runtime::Isa::kAuto}, &m);
+  EXPECT_EQ(s.code, runtime::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message.find("threads = 0"), std::string::npos) << s.message;
+}
+
+}  // namespace
+}  // namespace mpq
