@@ -291,38 +291,44 @@ void dwconv_avx512vnni(const DwconvArgs& d) {
     }
   }
   int32_t* zpc = w + static_cast<int64_t>(taps) * cp64;
-  for (int c = 0; c < cp64; ++c) {
-    int32_t s = 0;
-    for (int t = 0; t < taps; ++t) s += static_cast<int16_t>(w[t * cp64 + c] & 0xffff);
-    zpc[c] = d.zp_in * s;
+  const __m512i zp_in = _mm512_set1_epi32(d.zp_in);
+  for (int c = 0; c < cp64; c += 16) {
+    __m512i sum = _mm512_setzero_si512();
+    for (int t = 0; t < taps; ++t)
+      sum = _mm512_add_epi32(
+          sum, _mm512_srai_epi32(_mm512_slli_epi32(_mm512_load_si512(w + t * cp64 + c), 16), 16));
+    _mm512_store_si512(zpc + c, _mm512_mullo_epi32(sum, zp_in));
   }
-  std::vector<int32_t> toff(taps);
-  for (int t = 0; t < taps; ++t) toff[t] = ((t / d.kw) * d.iw + t % d.kw) * d.icp;
+  int64_t toff[64];
+  for (int t = 0; t < taps && t < 64; ++t) toff[t] = ((t / d.kw) * d.iw + t % d.kw) * d.icp;
   const int chunks = (d.out.cp + 15) / 16;
-  std::vector<Epilogue> epi;
-  epi.reserve(chunks);
-  for (int q = 0; q < chunks; ++q) epi.emplace_back(d.rq, d.out.mode, zpc, q * 16, d.out.cp, d.c);
   const int esize = d.out.mode == OutMode::kU8 ? 1 : 4;
   const OutDesc& o = d.out;
-  for (int y = d.oh0; y < d.oh1; ++y)
-    for (int x = 0; x < d.ow; ++x) {
-      const uint8_t* a = d.in + ((static_cast<int64_t>(d.n) * d.ih + d.y0 + y * d.stride) * d.iw +
-                                 d.x0 + x * d.stride) *
-                                    d.icp;
-      int64_t pixel = (static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + x + o.border;
-      char* out = static_cast<char*>(o.data) + pixel * o.cp * esize;
-      for (int q = 0; q < chunks; ++q) {
-        const int c0 = q * 16;
-        const int valid = d.icp - c0;
-        const __mmask16 in_mask = valid >= 16 ? 0xffff : (1u << valid) - 1;
+  // Channel chunk outermost: one epilogue per chunk, pixels inside.
+  for (int q = 0; q < chunks; ++q) {
+    const int c0 = q * 16;
+    const Epilogue epi(d.rq, d.out.mode, zpc, c0, d.out.cp, d.c);
+    const int valid = d.icp - c0;
+    const __mmask16 in_mask = valid >= 16 ? 0xffff : (1u << valid) - 1;
+    for (int y = d.oh0; y < d.oh1; ++y) {
+      const uint8_t* row =
+          d.in + ((static_cast<int64_t>(d.n) * d.ih + d.y0 + y * d.stride) * d.iw + d.x0) * d.icp +
+          c0;
+      char* out =
+          static_cast<char*>(o.data) +
+          ((static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + o.border) * o.cp * esize +
+          c0 * esize;
+      for (int x = 0; x < d.ow; ++x) {
+        const uint8_t* a = row + static_cast<int64_t>(x) * d.stride * d.icp;
         __m512i acc = _mm512_setzero_si512();
         for (int t = 0; t < taps; ++t) {
-          __m512i xv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(in_mask, a + toff[t] + c0));
+          __m512i xv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(in_mask, a + toff[t]));
           acc = _mm512_dpwssd_epi32(acc, xv, _mm512_load_si512(w + t * cp64 + c0));
         }
-        epi[q](acc, out + c0 * esize);
+        epi(acc, out + static_cast<int64_t>(x) * o.cp * esize);
       }
     }
+  }
 }
 
 }  // namespace mpq::runtime

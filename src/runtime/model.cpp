@@ -10,7 +10,7 @@
 //   Add, Relu, Clip, GlobalAveragePool, Slice, Pad  on int32 real tensors
 //   Flatten, Reshape                                aliases (of a 1x1 spatial tensor)
 //
-// A real tensor holds round(value / S) with S = 1/4096 of the step of the first quantizer that
+// A real tensor holds round(value / S) with S = 1/65536 of the step of the first quantizer that
 // reads it (directly or through real steps), so a residual stream keeps the precision the
 // simulation gives it in float.
 #include <onnx/onnx_pb.h>

@@ -96,7 +96,7 @@ Status finish_program(Program* p, const std::string& path) {
   auto bad = [&](const Step& s, const std::string& what) {
     return Status{StatusCode::kUnsupported, path + ": node '" + s.name + "': " + what};
   };
-  // Scales of real tensors, last step first: a tensor takes 1/4096 of the step of the first
+  // Scales of real tensors, last step first: a tensor takes 1/65536 of the step of the first
   // quantizer reading it, or the scale of the first real step reading it.
   std::vector<bool> known(T.size(), false);
   for (size_t t = 0; t < T.size(); ++t) known[t] = T[t].kind == TensorKind::kU8;

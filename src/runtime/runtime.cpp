@@ -167,18 +167,20 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
     case StepOp::kQuantizeInput: {
       uint8_t* o = buffers[st.out]->data();
       const float scale = static_cast<float>(out.scale);  // x / s as the simulation divides
-      const int hw = out.h * out.w;
-#pragma omp parallel for num_threads(threads) if (n > 1)
-      for (int b = 0; b < n; ++b)
-        for (int c = 0; c < out.c; ++c)
-          for (int i = 0; i < hw; ++i) {
-            float v = std::nearbyint(input[(static_cast<int64_t>(b) * out.c + c) * hw + i] / scale);
-            int32_t q = static_cast<int32_t>(std::clamp(v, -1e9f, 1e9f)) + out.zp;
-            int y = i / out.w, x = i % out.w;
-            int64_t pixel =
-                (static_cast<int64_t>(b) * out.hp() + y + out.border) * out.wp() + x + out.border;
-            o[pixel * out.cp + c] = static_cast<uint8_t>(std::clamp(q, out.lo, out.hi));
-          }
+      const int64_t rows = static_cast<int64_t>(n) * out.c * out.h;  // input rows
+#pragma omp parallel for num_threads(threads) if (rows * out.w > 16384)
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t b = r / (out.c * out.h);
+        const int c = static_cast<int>(r / out.h % out.c), y = static_cast<int>(r % out.h);
+        const float* src = input + r * out.w;
+        uint8_t* dst = o + ((b * out.hp() + y + out.border) * out.wp() + out.border) * out.cp + c;
+        for (int x = 0; x < out.w; ++x) {
+          float v = std::nearbyint(std::clamp(src[x] / scale, -1e6f, 1e6f));
+          int32_t q = static_cast<int32_t>(v) + out.zp;
+          dst[static_cast<int64_t>(x) * out.cp] =
+              static_cast<uint8_t>(std::clamp(q, out.lo, out.hi));
+        }
+      }
       return;
     }
     default:
