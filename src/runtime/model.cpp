@@ -10,9 +10,9 @@
 //   Add, Relu, Clip, GlobalAveragePool, Slice, Pad  on int32 real tensors
 //   Flatten, Reshape                                aliases (of a 1x1 spatial tensor)
 //
-// A real tensor holds round(value / S) with S = 1/65536 of the step of the first quantizer that
-// reads it (directly or through real steps), so a residual stream keeps the precision the
-// simulation gives it in float.
+// A real tensor holds round(value / S), S spreading the range of a quantizer that reads it
+// (directly or through real steps) over 2^27 levels, so a residual stream keeps the precision
+// the simulation gives it in float.
 #include <onnx/onnx_pb.h>
 #include <zlib.h>
 
@@ -227,6 +227,7 @@ Status Lowering::node(const onnx::NodeProto& n) {
   const std::string& op = n.op_type();
   auto in = [&](int i) -> Val* { return i < n.input_size() ? get(n.input(i)) : nullptr; };
   auto set_tensor = [&](int t) {
+    p_->names[n.output(0)] = t;
     Val v;
     v.kind = Val::kTensor;
     v.tensor = t;
@@ -586,6 +587,7 @@ Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
   v.kind = Val::kTensor;
   v.tensor = st.out;
   vals_[n.output(0)] = v;
+  p_->names[n.output(0)] = st.out;
   return Status::Ok();
 }
 

@@ -96,25 +96,32 @@ Status finish_program(Program* p, const std::string& path) {
   auto bad = [&](const Step& s, const std::string& what) {
     return Status{StatusCode::kUnsupported, path + ": node '" + s.name + "': " + what};
   };
-  // Scales of real tensors, last step first: a tensor takes 1/65536 of the step of the first
-  // quantizer reading it, or the scale of the first real step reading it.
+  // Scales of real tensors, last step first: a tensor spreads the range of a quantizer reading
+  // it over 2^26 levels (32x headroom below 2^31), or takes the scale of a real step reading it
+  // (global pooling: times the map's size, as one value may carry the whole sum); with several
+  // readers, the finest. Coarser real tensors let the rounding of a residual stream, block
+  // after block, flip activations that the simulation (float) keeps.
+  constexpr double kRealLevels = 67108864.0;
   std::vector<bool> known(T.size(), false);
   for (size_t t = 0; t < T.size(); ++t) known[t] = T[t].kind == TensorKind::kU8;
   for (int s = static_cast<int>(S.size()) - 1; s >= 0; --s) {
     int t = S[s].out;
     if (known[t]) continue;
+    // The coarsest of the readers' scales: the finest would overflow int32 where a tensor
+    // feeds quantizers of very different steps (a feature map and its pooled mean).
     bool found = false;
     for (int c : consumers[t]) {
       const Step& u = S[c];
-      if (u.op == StepOp::kRequantize) {
-        T[t].scale = T[u.out].scale / 65536;
+      double candidate = 0;
+      if (u.op == StepOp::kRequantize)
+        candidate = T[u.out].scale * std::max(1, T[u.out].hi - T[u.out].lo) / kRealLevels;
+      else if (u.op == StepOp::kGap && known[u.out])  // a value may be the whole sum
+        candidate = T[u.out].scale * T[t].h * T[t].w;
+      else if (u.op != StepOp::kConv && known[u.out])
+        candidate = T[u.out].scale;
+      if (candidate > 0) {
+        T[t].scale = found ? std::min(T[t].scale, candidate) : candidate;
         found = true;
-        break;
-      }
-      if (u.op != StepOp::kConv && known[u.out]) {
-        T[t].scale = T[u.out].scale;
-        found = true;
-        break;
       }
     }
     if (!found) {
@@ -125,7 +132,7 @@ Status finish_program(Program* p, const std::string& path) {
           m = std::max(m, st.conv->in_scale * st.conv->w_scale[c]);
         T[t].scale = (m > 0 ? m : 1.0) / 256;
       } else {
-        T[t].scale = 1.0 / 65536;
+        T[t].scale = 1.0 / kRealLevels;
       }
     }
     known[t] = true;

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,10 +94,12 @@ struct Program {
   std::vector<float> out_scale;  // per output channel: float = r·scale (+ out_bias)
   std::vector<float> out_bias;
   int64_t weight_bytes = 0;
-  std::string file;  // the .mpq weights section while loading
+  std::map<std::string, int> names;  // ONNX value -> tensor, for debug_values()
+  std::string file;                  // the .mpq weights section while loading
 };
 
 Status load_program(const std::string& path, Program* p);
+
 // Scales of real tensors, requantization constants and fusions (after lowering).
 Status finish_program(Program* p, const std::string& path);
 

@@ -403,6 +403,29 @@ Status Model::run(const float* input, int n, float* output) {
   return Status::Ok();
 }
 
+bool debug_values(const Model& m, const std::string& name, std::vector<double>* values,
+                  std::vector<int>* shape) {
+  const Model::Impl& impl = *m.impl_;
+  auto it = impl.p.names.find(name);
+  if (it == impl.p.names.end() || impl.spaces[0].batch == 0) return false;
+  const TensorDesc& d = impl.p.tensors[it->second];
+  const int n = impl.spaces[0].batch;
+  *shape = {n, d.c, d.h, d.w};
+  values->assign(static_cast<size_t>(n) * d.c * d.h * d.w, 0.0);
+  const uint8_t* data = impl.spaces[0].buffers[it->second]->data();
+  for (int b = 0; b < n; ++b)
+    for (int c = 0; c < d.c; ++c)
+      for (int y = 0; y < d.h; ++y)
+        for (int x = 0; x < d.w; ++x) {
+          int64_t px = (static_cast<int64_t>(b) * d.hp() + y + d.border) * d.wp() + x + d.border;
+          double v = d.kind == TensorKind::kU8
+                         ? (static_cast<int>(data[px * d.cp + c]) - d.zp) * d.scale
+                         : reinterpret_cast<const int32_t*>(data)[px * d.cp + c] * d.scale;
+          (*values)[((static_cast<size_t>(b) * d.c + c) * d.h + y) * d.w + x] = v;
+        }
+  return true;
+}
+
 int Model::channels() const { return impl_->p.in_c; }
 int Model::height() const { return impl_->p.in_h; }
 int Model::width() const { return impl_->p.in_w; }

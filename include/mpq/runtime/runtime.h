@@ -10,8 +10,8 @@
 // next convolution's padding); weights stay bit-packed at their width (2..8 bits) in 16-channel
 // blocks and are unpacked into a small panel right before use; int32 accumulation; every
 // requantization is a fixed-point multiplier and shift (dyadic). Values the simulation keeps in
-// float (a residual sum, a pooled feature) are int32 at 1/4096 of the step of the quantizer
-// that reads them.
+// float (a residual sum, a pooled feature) are int32 with 2^27 levels over the range of the
+// quantizer that reads them.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +52,12 @@ struct StepInfo {
   std::string output;  // "u8" (fused requantize and clamp), "i32" or "f32"
 };
 
+class Model;
+// For debugging and tests: the real values (NCHW) of the graph's value `name` after the last
+// run() of fewer than 2·threads images; false when the runtime keeps no such tensor (fused).
+bool debug_values(const Model& m, const std::string& name, std::vector<double>* values,
+                  std::vector<int>* shape);
+
 class Model {
  public:
   static Status load(const std::string& path, const Options& options, std::unique_ptr<Model>* out);
@@ -77,6 +83,8 @@ class Model {
   struct Impl;
 
  private:
+  friend bool debug_values(const Model&, const std::string&, std::vector<double>*,
+                           std::vector<int>*);
   explicit Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
