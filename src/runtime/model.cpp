@@ -1,5 +1,5 @@
 // Loading a .mpq file into the integer runtime: the QCDQ graph is lowered to a list of integer
-// steps (DESIGN.md section 9).
+// steps.
 //
 //   QuantizeLinear [-> Clip] -> DequantizeLinear   a uint8 tensor (the Clip narrows its grid)
 //   DequantizeLinear(packed int8 weight)            a weight, kept bit-packed

@@ -1,4 +1,4 @@
-// mpq's integer runtime (DESIGN.md section 9): executes a packed .mpq model with integer
+// mpq's integer runtime (issue 9): executes a packed .mpq model with integer
 // arithmetic only. No LibTorch and no exceptions across this API: every call returns a Status.
 //
 //   std::unique_ptr<mpq::runtime::Model> m;
