@@ -246,10 +246,11 @@ void add_latency_table_command(CLI::App& app) {
   };
   auto o = std::make_shared<Opts>();
   o->quant.calib_count = 64;
-  cmd->add_option("model", o->model, "float ONNX model")->required();
+  cmd->add_option("model", o->model, "float ONNX model (default: the embedded model)");
   cmd->add_option("-o,--output", o->out, "latency table JSON")->required();
-  cmd->add_option("--calib", o->quant.calib, "calibration images (any few; only shapes matter)")
-      ->required();
+  cmd->add_option("--calib", o->quant.calib,
+                  "calibration images (a few; only shapes matter; default with no model: "
+                  "Fashion-MNIST)");
   cmd->add_option("--calib-count", o->quant.calib_count, "calibration images used");
   o->data.add(*cmd, "(unused: preprocessing flags for --calib)");
   cmd->add_option("--w-candidates", o->w_candidates, "weight widths")->delimiter(',');
@@ -267,6 +268,8 @@ void add_latency_table_command(CLI::App& app) {
     for (int b : o->a_candidates)
       MPQ_CHECK(b >= 2 && b <= 8, ErrorCode::kInvalidArgument,
                 "--a-candidates {}: the runtime's widths are 2..8", b);
+    MPQ_CHECK(!o->quant.calib.empty() || o->model.empty(), ErrorCode::kInvalidArgument,
+              "--calib is required with a model, e.g. --calib cifar10:calib_train_5085.bin");
     check_output_dir(o->out);
     ir::Graph model = load_model(o->model);
     nlohmann::json layers = nlohmann::json::object(), totals = nlohmann::json::object();
@@ -289,7 +292,7 @@ void add_latency_table_command(CLI::App& app) {
                              wa(w, a), t.ms_per_batch, o->batch, t.runs));
       }
     nlohmann::json j = {{"unit", "ms"},
-                        {"model", o->model},
+                        {"model", o->model.empty() ? kEmbeddedName : o->model},
                         {"batch", o->batch},
                         {"threads", o->threads},
                         {"isa", runtime::isa_name(runtime::best_isa())},
