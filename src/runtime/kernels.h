@@ -52,6 +52,14 @@ inline int32_t requantize_ref(int32_t acc, int32_t mult, int32_t shift, int64_t 
   return static_cast<int32_t>((r < l ? l : r > h ? h : r) + zp);
 }
 
+// One fixed-point rescale: r -> (r·mult + add) >> shift; mult = 1, shift = add = 0 is the
+// identity.
+struct Rescale {
+  int32_t mult = 1, shift = 0;
+  int64_t add = 0;
+  int64_t apply(int64_t r) const { return (r * mult + add) >> shift; }
+};
+
 struct ConvArgs {
   // Input: uint8 NHWC with a border, [n][ih][iw][icp]; output (y, x) tap (i, j) reads padded
   // pixel (y0 + y·stride + i, x0 + x·stride + j).
@@ -68,8 +76,46 @@ struct ConvArgs {
   // scratch: at least K·64 bytes, 64-byte aligned, owned by the calling thread.
   int n = 0, oh0 = 0, oh1 = 0, block0 = 0, blocks = 1;
   uint8_t* scratch = nullptr;
+  // Optional, with out.mode == kI32 (a residual block's last conv, its Add and Relu fused):
+  // r = clamp(((acc·mult + add) >> shift) + res_rq(residual), lo, hi) in 64 bits, the residual
+  // laid out as the output; and a uint8 copy of r for the next conv, clamp(out2_rq(r) + out2_zp,
+  // out2_lo, out2_hi) at out2 (its padding channels are left alone).
+  const int32_t* residual = nullptr;
+  Rescale res_rq;
+  OutDesc out2;  // data == nullptr: none
+  Rescale out2_rq;
+  int32_t out2_zp = 0, out2_lo = 0, out2_hi = 255;
   int k() const { return kh * kw * icp; }
 };
+
+// The reference epilogue of one conv output: channel c of output pixel `pixel` (out2: `pixel2`).
+inline void conv_store_ref(const ConvArgs& a, int64_t pixel, int64_t pixel2, int c, int32_t acc) {
+  const OutDesc& o = a.out;
+  if (c >= a.oc) {  // channel padding of a uint8 output: the zero point
+    if (o.mode == OutMode::kU8) static_cast<uint8_t*>(o.data)[pixel * o.cp + c] = a.rq.zp;
+    return;
+  }
+  if (o.mode != OutMode::kI32 || (!a.residual && !a.out2.data)) {
+    int32_t v = requantize_ref(acc, a.rq.mult[c], a.rq.shift[c], a.rq.add[c], o.mode, a.rq.zp,
+                               a.rq.lo, a.rq.hi);
+    if (o.mode == OutMode::kU8)
+      static_cast<uint8_t*>(o.data)[pixel * o.cp + c] = static_cast<uint8_t>(v);
+    else
+      static_cast<int32_t*>(o.data)[pixel * o.cp + c] = v;
+    return;
+  }
+  int64_t r = (static_cast<int64_t>(acc) * a.rq.mult[c] + a.rq.add[c]) >> a.rq.shift[c];
+  if (a.residual) r += a.res_rq.apply(a.residual[pixel * o.cp + c]);
+  r = r < a.rq.lo ? a.rq.lo : r > a.rq.hi ? a.rq.hi : r;
+  static_cast<int32_t*>(o.data)[pixel * o.cp + c] = static_cast<int32_t>(r);
+  if (a.out2.data) {
+    int64_t q = a.out2_rq.apply(r);
+    const int64_t lo = int64_t{a.out2_lo} - a.out2_zp, hi = int64_t{a.out2_hi} - a.out2_zp;
+    q = q < lo ? lo : q > hi ? hi : q;
+    static_cast<uint8_t*>(a.out2.data)[pixel2 * a.out2.cp + c] =
+        static_cast<uint8_t>(q + a.out2_zp);
+  }
+}
 
 struct DwconvArgs {
   const uint8_t* in = nullptr;  // as ConvArgs; icp = channel stride, c channels
@@ -83,14 +129,6 @@ struct DwconvArgs {
   OutDesc out;
   int n = 0, oh0 = 0, oh1 = 0;
   int8_t* scratch = nullptr;  // at least kh·kw·(icp + 64) bytes
-};
-
-// One fixed-point rescale: r -> (r·mult + add) >> shift; mult = 1, shift = add = 0 is the
-// identity.
-struct Rescale {
-  int32_t mult = 1, shift = 0;
-  int64_t add = 0;
-  int64_t apply(int64_t r) const { return (r * mult + add) >> shift; }
 };
 
 // `pixels` pixels of c int32 values each (contiguous) -> uint8 pixels `out_stride` bytes apart:

@@ -27,7 +27,7 @@ __m256i channel_sums(__m256i a, __m256i b) {
 
 template <int MR>
 void tile(const ConvArgs& c, const int16_t* panel, const std::vector<int32_t>& koff,
-          const uint8_t* const* rows, const int64_t* pixels, int block) {
+          const uint8_t* const* rows, const int64_t* pixels, const int64_t* pixels2, int block) {
   __m256i acc[MR][4];
   for (int m = 0; m < MR; ++m)
     for (int j = 0; j < 4; ++j) acc[m][j] = _mm256_setzero_si256();
@@ -55,12 +55,7 @@ void tile(const ConvArgs& c, const int16_t* panel, const std::vector<int32_t>& k
     for (int i = 0; i < kBlock; ++i) {
       int ch = block * kBlock + i;
       if (ch >= c.out.cp) break;
-      if (ch >= c.oc) {  // channel padding of the output: the zero point
-        if (c.out.mode == OutMode::kU8)
-          static_cast<uint8_t*>(c.out.data)[pixels[m] * c.out.cp + ch] = c.rq.zp;
-        continue;
-      }
-      store(c.out, c.rq, pixels[m], ch, sums[i] - c.zpcorr[ch]);
+      conv_store_ref(c, pixels[m], pixels2[m], ch, ch < c.oc ? sums[i] - c.zpcorr[ch] : 0);
     }
   }
 }
@@ -83,7 +78,7 @@ void conv_avx2(const ConvArgs& c) {
     for (int64_t i = 0; i < static_cast<int64_t>(groups) * 64; ++i)
       panel[i] = packed_value(src, i, c.bits);
     const uint8_t* rows[2];
-    int64_t pixels[2];
+    int64_t pixels[2], pixels2[2];
     int m = 0;
     for (int y = c.oh0; y < c.oh1; ++y)
       for (int x = 0; x < c.ow; ++x) {
@@ -91,12 +86,14 @@ void conv_avx2(const ConvArgs& c) {
                           x * c.stride) *
                              c.icp;
         pixels[m] = (static_cast<int64_t>(c.n) * o.hp + y + o.border) * o.wp + x + o.border;
+        pixels2[m] = (static_cast<int64_t>(c.n) * c.out2.hp + y + c.out2.border) * c.out2.wp + x +
+                     c.out2.border;
         if (++m == 2) {
-          tile<2>(c, panel, koff, rows, pixels, b);
+          tile<2>(c, panel, koff, rows, pixels, pixels2, b);
           m = 0;
         }
       }
-    if (m == 1) tile<1>(c, panel, koff, rows, pixels, b);
+    if (m == 1) tile<1>(c, panel, koff, rows, pixels, pixels2, b);
   }
 }
 

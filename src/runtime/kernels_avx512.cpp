@@ -41,11 +41,51 @@ struct Unpacker {
   }
 };
 
+// A Rescale on 16 int32 lanes, as 64-bit even and odd halves.
+struct Rescale16 {
+  __m512i mult, add;
+  __m128i shift;
+  bool id;
+  explicit Rescale16(const Rescale& r)
+      : mult(_mm512_set1_epi64(r.mult)),
+        add(_mm512_set1_epi64(r.add)),
+        shift(_mm_cvtsi32_si128(r.shift)),
+        id(r.mult == 1 && r.shift == 0 && r.add == 0) {}
+  void operator()(__m512i v, __m512i* even, __m512i* odd) const {
+    if (id) {
+      *even = _mm512_srai_epi64(_mm512_slli_epi64(v, 32), 32);
+      *odd = _mm512_srai_epi64(v, 32);
+      return;
+    }
+    *even = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(v, mult), add), shift);
+    *odd = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), mult), add),
+                            shift);
+  }
+};
+
+__m512i join(__m512i even, __m512i odd) {
+  return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+}
+
 // The requantization of 16 channels starting at c0 (arrays padded to whole blocks).
 struct Epilogue {
   OutMode mode;
   __m512i zpcorr, mult, mult_odd, add_even, add_odd, shift_even, shift_odd, lo, hi, zp;
   __mmask16 store, real;  // lanes stored; lanes that are channels (the rest of cp hold zp)
+  // A residual added before the clamp and a uint8 copy of the result (ConvArgs).
+  bool residual = false, copy = false;
+  Rescale16 res_rs{Rescale{}}, copy_rs{Rescale{}};
+  __m512i copy_lo, copy_hi, copy_zp;
+
+  void fuse(const ConvArgs& c) {
+    residual = c.residual != nullptr;
+    copy = c.out2.data != nullptr;
+    res_rs = Rescale16(c.res_rq);
+    copy_rs = Rescale16(c.out2_rq);
+    copy_lo = _mm512_set1_epi64(int64_t{c.out2_lo} - c.out2_zp);
+    copy_hi = _mm512_set1_epi64(int64_t{c.out2_hi} - c.out2_zp);
+    copy_zp = _mm512_set1_epi32(c.out2_zp);
+  }
 
   Epilogue(const Requant& rq, OutMode m, const int32_t* zpc, int c0, int cp, int oc) : mode(m) {
     auto lanes = [](int n) {
@@ -72,7 +112,8 @@ struct Epilogue {
     zp = _mm512_set1_epi32(rq.zp);
   }
 
-  void operator()(__m512i acc, void* out) const {
+  void operator()(__m512i acc, void* out, const int32_t* res = nullptr,
+                  uint8_t* out2 = nullptr) const {
     acc = _mm512_sub_epi32(acc, zpcorr);
     if (mode == OutMode::kRaw) {
       _mm512_mask_storeu_epi32(out, store, acc);
@@ -82,14 +123,28 @@ struct Epilogue {
     __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), mult_odd);
     even = _mm512_srav_epi64(_mm512_add_epi64(even, add_even), shift_even);
     odd = _mm512_srav_epi64(_mm512_add_epi64(odd, add_odd), shift_odd);
+    if (residual) {
+      __m512i e, o;
+      res_rs(_mm512_maskz_loadu_epi32(real, res), &e, &o);
+      even = _mm512_add_epi64(even, e);
+      odd = _mm512_add_epi64(odd, o);
+    }
     even = _mm512_max_epi64(_mm512_min_epi64(even, hi), lo);
     odd = _mm512_max_epi64(_mm512_min_epi64(odd, hi), lo);
     __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
     r = _mm512_mask_mov_epi32(zp, real, _mm512_add_epi32(r, zp));
-    if (mode == OutMode::kU8)
+    if (mode == OutMode::kU8) {
       _mm_mask_storeu_epi8(out, store, _mm512_cvtepi32_epi8(r));
-    else
-      _mm512_mask_storeu_epi32(out, store, r);
+      return;
+    }
+    _mm512_mask_storeu_epi32(out, store, r);
+    if (copy) {
+      __m512i e, o;
+      copy_rs(r, &e, &o);
+      e = _mm512_max_epi64(_mm512_min_epi64(e, copy_hi), copy_lo);
+      o = _mm512_max_epi64(_mm512_min_epi64(o, copy_hi), copy_lo);
+      _mm_mask_storeu_epi8(out2, real, _mm512_cvtepi32_epi8(_mm512_add_epi32(join(e, o), copy_zp)));
+    }
   }
 };
 
@@ -130,13 +185,25 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
   const ConvArgs& c = *t.args;
   const OutDesc& o = c.out;
   const int esize = o.mode == OutMode::kU8 ? 1 : 4;
+  const bool fused = c.residual || c.out2.data;
   for (int m = 0; m < MR; ++m) {
     int px = x + m, py = y + px / c.ow;
     px %= c.ow;
     int64_t pixel = (static_cast<int64_t>(c.n) * o.hp + py + o.border) * o.wp + px + o.border;
     char* base = static_cast<char*>(o.data) + pixel * o.cp * esize;
-    for (int b = 0; b < NB; ++b)
-      if (t.epi[b].store) t.epi[b](acc[m][b], base + (c.block0 + b) * kBlock * esize);
+    if (!fused) {
+      for (int b = 0; b < NB; ++b)
+        if (t.epi[b].store) t.epi[b](acc[m][b], base + (c.block0 + b) * kBlock * esize);
+      continue;
+    }
+    const OutDesc& o2 = c.out2;
+    int64_t pixel2 = (static_cast<int64_t>(c.n) * o2.hp + py + o2.border) * o2.wp + px + o2.border;
+    for (int b = 0; b < NB; ++b) {
+      if (!t.epi[b].store) continue;
+      const int c0 = (c.block0 + b) * kBlock;
+      t.epi[b](acc[m][b], base + c0 * esize, c.residual ? c.residual + pixel * o.cp + c0 : nullptr,
+               o2.data ? static_cast<uint8_t*>(o2.data) + pixel2 * o2.cp + c0 : nullptr);
+    }
   }
 }
 
@@ -160,32 +227,6 @@ void run_rows(const TileContext& t, const Run& r) {
   int q = 0;
   for (; q + MR <= r.count; q += MR) tile<MR, NB>(t, r.a + q * r.astride, r.astride, r.y, r.x + q);
   if (q < r.count) kTiles<NB>[r.count - q - 1](t, r.a + q * r.astride, r.astride, r.y, r.x + q);
-}
-
-// A Rescale on 16 int32 lanes, as 64-bit even and odd halves.
-struct Rescale16 {
-  __m512i mult, add;
-  __m128i shift;
-  bool id;
-  explicit Rescale16(const Rescale& r)
-      : mult(_mm512_set1_epi64(r.mult)),
-        add(_mm512_set1_epi64(r.add)),
-        shift(_mm_cvtsi32_si128(r.shift)),
-        id(r.mult == 1 && r.shift == 0 && r.add == 0) {}
-  void operator()(__m512i v, __m512i* even, __m512i* odd) const {
-    if (id) {
-      *even = _mm512_srai_epi64(_mm512_slli_epi64(v, 32), 32);
-      *odd = _mm512_srai_epi64(v, 32);
-      return;
-    }
-    *even = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(v, mult), add), shift);
-    *odd = _mm512_sra_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), mult), add),
-                            shift);
-  }
-};
-
-__m512i join(__m512i even, __m512i odd) {
-  return _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
 }
 
 }  // namespace
@@ -247,6 +288,8 @@ void conv_avx512vnni(const ConvArgs& c) {
                c.oc),
       Epilogue(c.rq, c.out.mode, c.zpcorr, (c.block0 + (c.blocks > 3 ? 3 : 0)) * kBlock, c.out.cp,
                c.oc)};
+  if (c.residual || c.out2.data)
+    for (Epilogue& e : epi) e.fuse(c);
   TileContext t{&c, koff.data(), groups, c.scratch, epi};
   auto run = [&](const Run& r) {
     switch (c.blocks) {

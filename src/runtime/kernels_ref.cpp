@@ -28,8 +28,13 @@ void conv_ref(const ConvArgs& a) {
   for (int y = a.oh0; y < a.oh1; ++y)
     for (int x = 0; x < a.ow; ++x)
       for (int c = c_begin; c < c_end && c < a.out.cp; ++c) {
-        if (c >= a.oc) {  // channel padding of the output: the zero point
-          if (a.out.mode == OutMode::kU8) out_at<uint8_t>(a.out, a.n, y, x)[c] = a.rq.zp;
+        const int64_t pixel =
+            (static_cast<int64_t>(a.n) * a.out.hp + y + a.out.border) * a.out.wp + x + a.out.border;
+        const int64_t pixel2 =
+            (static_cast<int64_t>(a.n) * a.out2.hp + y + a.out2.border) * a.out2.wp + x +
+            a.out2.border;
+        if (c >= a.oc) {
+          conv_store_ref(a, pixel, pixel2, c, 0);
           continue;
         }
         int32_t acc = 0;
@@ -45,7 +50,7 @@ void conv_ref(const ConvArgs& a) {
               acc += static_cast<int32_t>(px[ci]) * packed_value(a.weights, index, a.bits);
             }
           }
-        store(a.out, a.rq, a.n, y, x, c, acc - a.zpcorr[c]);
+        conv_store_ref(a, pixel, pixel2, c, acc - a.zpcorr[c]);
       }
 }
 

@@ -230,6 +230,42 @@ Status finish_program(Program* p, const std::string& path) {
     }
     if (!ok) return bad(st, "a rescale factor is out of the fixed-point range");
   }
+  // A residual block's end: Conv -> Add [-> Relu] -> {Requantize, ...} runs as one conv whose
+  // epilogue adds the rescaled residual, clamps, and writes the int32 sum and its uint8 copy.
+  std::vector<int> index_of(S.size());
+  for (size_t s = 0; s < S.size(); ++s) index_of[s] = static_cast<int>(s);
+  for (size_t s = 0; s < S.size(); ++s) {
+    Step& st = S[s];
+    if (st.dead || st.op != StepOp::kConv || st.conv->kind != ConvKind::kConv || st.out == output ||
+        T[st.out].kind != TensorKind::kI32)
+      continue;
+    const auto& readers = consumers[st.out];
+    if (readers.size() == 1 && S[readers[0]].op == StepOp::kAdd && !S[readers[0]].dead) {
+      Step& add = S[readers[0]];
+      const bool first = add.in0 == st.out;
+      const int other = first ? add.in1 : add.in0;
+      const Dyadic& mine = first ? add.rq0 : add.rq1;
+      const bool before = producer[other] < static_cast<int>(s);
+      if (other != st.out && before && mine.mult == 1 && mine.shift == 0 && mine.add == 0 &&
+          add.out != output) {
+        st.residual = other;
+        st.res_rq = first ? add.rq1 : add.rq0;
+        st.ilo = add.ilo, st.ihi = add.ihi;
+        st.out = add.out;
+        add.dead = true;
+      }
+    }
+    if (st.out == output) continue;
+    for (int r : consumers[st.out]) {
+      Step& rq = S[r];
+      if (rq.op == StepOp::kRequantize && !rq.dead && rq.in0 == st.out) {
+        st.out2 = rq.out;
+        st.out2_rq = rq.rq0;
+        rq.dead = true;
+        break;
+      }
+    }
+  }
   const TensorDesc& o = T[output];
   if (o.h != 1 || o.w != 1)
     return Status{StatusCode::kUnsupported,

@@ -83,6 +83,10 @@ struct Step {
   Dyadic rq0, rq1;  // rescale of in0 / in1 to the output's scale
   int slice_begin[3] = {0, 0, 0}, slice_step[3] = {1, 1, 1};
   int pad_before[3] = {0, 0, 0}, pad_after[3] = {0, 0, 0};
+  // kConv with an int32 output: a residual Add (and its Relu) fused after the requantization,
+  // and a uint8 copy of the result (a Requantize fused).
+  int residual = -1, out2 = -1;
+  Dyadic res_rq, out2_rq;
   bool dead = false;  // fused into another step
 };
 

@@ -136,6 +136,16 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
   base.weights = L.packed.data(), base.bits = L.bits, base.oc = L.oc;
   base.zpcorr = L.zpcorr.data();
   base.rq = rq, base.out = od;
+  if (st.residual >= 0) {
+    base.residual = reinterpret_cast<const int32_t*>(buffers[st.residual]->data());
+    base.res_rq = st.res_rq;
+  }
+  if (st.out2 >= 0) {
+    const TensorDesc& u = p.tensors[st.out2];
+    base.out2 = {OutMode::kU8, buffers[st.out2]->data(), u.hp(), u.wp(), u.cp, u.border};
+    base.out2_rq = st.out2_rq;
+    base.out2_zp = u.zp, base.out2_lo = u.lo, base.out2_hi = u.hi;
+  }
   const int blocks = (std::max(L.oc, out.cp) + kBlock - 1) / kBlock;
   const int groups = (blocks + kMaxBlocks - 1) / kMaxBlocks;
   int chunk = std::max(1, std::min(oh, 4096 / std::max(1, L.ow)));
