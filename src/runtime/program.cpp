@@ -174,6 +174,29 @@ Status finish_program(Program* p, const std::string& path) {
     st.out = clip.out;
     clip.dead = true;
   }
+  // Slice -> Slice [-> Pad of channels] (the option-A shortcut) runs as one gather.
+  for (Step& st : S) {
+    if (st.dead || st.op != StepOp::kSlice || st.out == output) continue;
+    const auto& readers = consumers[st.out];
+    if (readers.size() != 1) continue;
+    Step& next = S[readers[0]];
+    if (next.dead || next.in0 != st.out) continue;
+    if (next.op == StepOp::kSlice && next.pad_before[0] == 0 && next.pad_after[0] == 0) {
+      for (int a = 0; a < 3; ++a) {
+        next.slice_begin[a] = st.slice_begin[a] + next.slice_begin[a] * st.slice_step[a];
+        next.slice_step[a] *= st.slice_step[a];
+      }
+      next.in0 = st.in0;
+      next.pad_before[0] = st.pad_before[0], next.pad_after[0] = st.pad_after[0];
+      st.dead = true;
+    } else if (next.op == StepOp::kPad && next.pad_before[1] == 0 && next.pad_after[1] == 0 &&
+               next.pad_before[2] == 0 && next.pad_after[2] == 0 && st.pad_before[0] == 0 &&
+               st.pad_after[0] == 0) {
+      st.pad_before[0] = next.pad_before[0], st.pad_after[0] = next.pad_after[0];
+      st.out = next.out;
+      next.dead = true;
+    }
+  }
   // Requantization constants.
   for (Step& st : S) {
     if (st.dead) continue;

@@ -272,8 +272,9 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
           continue;
         }
         const int32_t* src = a + ((b * in.h + sy) * in.w + sx) * in.c;
-        int c0 = slice ? 0 : st.pad_before[0];
-        int count = slice ? out.c : in.c;
+        // A slice may carry the channel padding of a Pad fused into it.
+        int c0 = st.pad_before[0];
+        int count = slice ? out.c - st.pad_before[0] - st.pad_after[0] : in.c;
         int step = slice ? st.slice_step[0] : 1;
         if (slice) src += st.slice_begin[0];
         std::fill_n(dst, c0, 0);
