@@ -62,6 +62,23 @@ void tile(const ConvArgs& c, const int16_t* panel, const std::vector<int32_t>& k
 
 }  // namespace
 
+double peak_loop_avx2(int64_t iterations) {
+  // 8 independent vpmaddwd + vpaddd chains (16 MACs each).
+  __m256i acc[8];
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_set1_epi32(i);
+  const __m256i a = _mm256_set1_epi32(0x00030004), b = _mm256_set1_epi32(0x0001FFFF);
+  for (int64_t it = 0; it < iterations; ++it)
+    for (int i = 0; i < 8; ++i) {
+      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(a, b));
+      __asm__ volatile("" : "+x"(acc[i]));
+    }
+  __m256i sum = acc[0];
+  for (int i = 1; i < 8; ++i) sum = _mm256_add_epi32(sum, acc[i]);
+  alignas(32) int32_t v[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(v), sum);
+  return v[0];
+}
+
 void conv_avx2(const ConvArgs& c) {
   const int groups = c.k() / 4;
   const int64_t gbytes = group_bytes(c.bits);

@@ -231,6 +231,21 @@ void run_rows(const TileContext& t, const Run& r) {
 
 }  // namespace
 
+double peak_loop_avx512vnni(int64_t iterations) {
+  // 16 independent vpdpbusd chains: throughput, not latency, bounds the loop.
+  __m512i acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_epi32(i);
+  const __m512i a = _mm512_set1_epi32(0x01020304), b = _mm512_set1_epi32(0x01FF01FF);
+  for (int64_t it = 0; it < iterations; ++it)
+    for (int i = 0; i < 16; ++i) {
+      acc[i] = _mm512_dpbusd_epi32(acc[i], a, b);
+      __asm__ volatile("" : "+v"(acc[i]));
+    }
+  __m512i sum = acc[0];
+  for (int i = 1; i < 16; ++i) sum = _mm512_add_epi32(sum, acc[i]);
+  return static_cast<double>(_mm512_reduce_add_epi32(sum));
+}
+
 void requantize_avx512vnni(const RequantizeArgs& r) {
   Rescale16 rs(r.rq);
   const __m512i lo = _mm512_set1_epi64(static_cast<int64_t>(r.lo) - r.zp);
