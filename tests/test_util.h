@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
@@ -10,9 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
-
-#include <c10/core/InferenceMode.h>
 
 #include "mpq/core/error.h"
 #include "mpq/data/dataset.h"
@@ -132,6 +132,14 @@ inline CommandResult run_command(const std::string& cmd) {
   while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
   int status = pclose(pipe);
   return {WEXITSTATUS(status), out};
+}
+
+// The mpq binary with `args`; and the last JSON object a --json command printed.
+inline CommandResult mpq_cli(const std::string& args) {
+  return run_command(std::string(MPQ_BINARY) + " " + args);
+}
+inline nlohmann::json output_json(const CommandResult& r) {
+  return nlohmann::json::parse(r.output.substr(r.output.rfind("\n{") + 1));
 }
 
 // ONNX Runtime (npm onnxruntime-node, tools/ort) installed by scripts/setup.sh?

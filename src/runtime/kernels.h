@@ -152,6 +152,11 @@ struct AddArgs {
   int32_t lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
 };
 
+// Pixel (y, x) of image n of a bordered uint8 NHWC map [n][ih][iw][icp] (padded coordinates).
+inline const uint8_t* pixel_at(const uint8_t* in, int n, int ih, int iw, int icp, int y, int x) {
+  return in + ((static_cast<int64_t>(n) * ih + y) * iw + x) * icp;
+}
+
 // Value i of a buffer bit-packed LSB-first at `bits`, sign-extended.
 inline int8_t packed_value(const uint8_t* data, int64_t i, int bits) {
   int64_t bit = i * bits;

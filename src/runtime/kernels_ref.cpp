@@ -40,10 +40,8 @@ void conv_ref(const ConvArgs& a) {
         int32_t acc = 0;
         for (int i = 0; i < a.kh; ++i)
           for (int j = 0; j < a.kw; ++j) {
-            const uint8_t* px =
-                a.in + ((static_cast<int64_t>(a.n) * a.ih + a.y0 + y * a.stride + i) * a.iw + a.x0 +
-                        x * a.stride + j) *
-                           a.icp;
+            const uint8_t* px = pixel_at(a.in, a.n, a.ih, a.iw, a.icp, a.y0 + y * a.stride + i,
+                                         a.x0 + x * a.stride + j);
             for (int ci = 0; ci < a.icp; ++ci) {
               int64_t k = (i * a.kw + j) * a.icp + ci;
               int64_t index = ((c / kBlock) * groups + k / 4) * 64 + (c % kBlock) * 4 + k % 4;
@@ -68,10 +66,8 @@ void dwconv_ref(const DwconvArgs& a) {
         int32_t acc = 0;
         for (int i = 0; i < a.kh; ++i)
           for (int j = 0; j < a.kw; ++j) {
-            const uint8_t* px =
-                a.in + ((static_cast<int64_t>(a.n) * a.ih + a.y0 + y * a.stride + i) * a.iw + a.x0 +
-                        x * a.stride + j) *
-                           a.icp;
+            const uint8_t* px = pixel_at(a.in, a.n, a.ih, a.iw, a.icp, a.y0 + y * a.stride + i,
+                                         a.x0 + x * a.stride + j);
             acc += (static_cast<int32_t>(px[c]) - a.zp_in) *
                    packed_value(a.weights, (i * a.kw + j) * cp64 + c, a.bits);
           }

@@ -10,13 +10,9 @@
 namespace mpq {
 namespace {
 
-test::CommandResult mpq(const std::string& args) {
-  return test::run_command(std::string(MPQ_BINARY) + " " + args);
-}
-
-nlohmann::json json_of(const test::CommandResult& r) {
-  return nlohmann::json::parse(r.output.substr(r.output.rfind("\n{") + 1));
-}
+using test::mpq_cli;
+auto mpq = [](const std::string& args) { return mpq_cli(args); };
+auto json_of = [](const test::CommandResult& r) { return test::output_json(r); };
 
 const std::string kTest =
     "idx:/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz,"

@@ -39,6 +39,13 @@ struct Requants {
 
 const std::vector<Isa> kSimd = {Isa::kAvx2, Isa::kAvx512Vnni};
 
+// Whether this CPU runs the ISA's kernels; says so when it does not.
+bool runs(Isa isa) {
+  if (isa_supported(isa)) return true;
+  std::printf("skipped: this CPU does not run the %s kernels\n", isa_name(isa));
+  return false;
+}
+
 // One convolution through `fn`, the work split into row chunks and panels of <= 4 blocks.
 template <typename Fn>
 void run_conv(ConvArgs a, Fn fn, int row_chunk) {
@@ -63,10 +70,7 @@ TEST(RuntimeKernels, ConvMatchesRefBitForBit) {
   const int widths[] = {5, 6, 7, 12, 13, 23, 24, 25, 1};
   int cases = 0;
   for (Isa isa : kSimd) {
-    if (!isa_supported(isa)) {
-      std::printf("skipped: this CPU does not run the %s kernels\n", isa_name(isa));
-      continue;
-    }
+    if (!runs(isa)) continue;
     const Kernels& k = kernels_for(isa);
     int index = 0;
     for (int bits = 2; bits <= 8; ++bits)
@@ -120,10 +124,7 @@ TEST(RuntimeKernels, ConvMatchesRefBitForBit) {
 TEST(RuntimeKernels, DepthwiseMatchesRefBitForBit) {
   int cases = 0;
   for (Isa isa : kSimd) {
-    if (!isa_supported(isa)) {
-      std::printf("skipped: this CPU does not run the %s kernels\n", isa_name(isa));
-      continue;
-    }
+    if (!runs(isa)) continue;
     const Kernels& k = kernels_for(isa);
     for (int bits = 2; bits <= 8; ++bits)
       for (int c : {1, 15, 16, 17, 64, 65, 100})
@@ -167,10 +168,7 @@ TEST(RuntimeKernels, DepthwiseMatchesRefBitForBit) {
 
 TEST(RuntimeKernels, RequantizeAndAddMatchRefBitForBit) {
   for (Isa isa : kSimd) {
-    if (!isa_supported(isa)) {
-      std::printf("skipped: this CPU does not run the %s kernels\n", isa_name(isa));
-      continue;
-    }
+    if (!runs(isa)) continue;
     const Kernels& k = kernels_for(isa);
     for (int count : {1, 15, 16, 17, 100, 257}) {
       std::vector<int32_t> a(count), b(count);
