@@ -1,6 +1,7 @@
 // Kernel arguments and per-ISA kernel tables of the integer runtime.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <limits>
 
@@ -151,6 +152,24 @@ struct AddArgs {
   Rescale rq0, rq1;
   int32_t lo = std::numeric_limits<int32_t>::min(), hi = std::numeric_limits<int32_t>::max();
 };
+
+// A row of `pixels` image pixels from up to 4 float planes (NCHW rows) to uint8 pixels of 4
+// channels (channels >= c hold zp): clamp(nearbyint(x / scale) + zp, lo, hi), x / scale in
+// float as the simulation divides.
+struct QuantizeInputArgs {
+  const float* planes[4] = {nullptr, nullptr, nullptr, nullptr};
+  int c = 3;
+  int64_t pixels = 0;
+  uint8_t* out = nullptr;
+  float scale = 1;
+  int32_t zp = 0, lo = 0, hi = 255;
+};
+
+inline uint8_t quantize_input_value(float x, const QuantizeInputArgs& a) {
+  float v = std::nearbyint(std::fmin(std::fmax(x / a.scale, -1e6f), 1e6f));
+  int32_t q = static_cast<int32_t>(v) + a.zp;
+  return static_cast<uint8_t>(q < a.lo ? a.lo : q > a.hi ? a.hi : q);
+}
 
 // Pixel (y, x) of image n of a bordered uint8 NHWC map [n][ih][iw][icp] (padded coordinates).
 inline const uint8_t* pixel_at(const uint8_t* in, int n, int ih, int iw, int icp, int y, int x) {

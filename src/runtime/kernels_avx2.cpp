@@ -161,5 +161,6 @@ void dwconv_avx2(const DwconvArgs& d) {
 // The elementwise steps are a small share of the time: the scalar code serves AVX2 machines.
 void requantize_avx2(const RequantizeArgs& r) { requantize_ref(r); }
 void add_avx2(const AddArgs& a) { add_ref(a); }
+void quantize_input_avx2(const QuantizeInputArgs& a) { quantize_input_ref(a); }
 
 }  // namespace mpq::runtime

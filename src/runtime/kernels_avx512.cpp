@@ -266,6 +266,32 @@ void requantize_avx512vnni(const RequantizeArgs& r) {
   }
 }
 
+void quantize_input_avx512vnni(const QuantizeInputArgs& a) {
+  const __m512 scale = _mm512_set1_ps(a.scale), big = _mm512_set1_ps(1e6f);
+  const __m512i zp = _mm512_set1_epi32(a.zp), lo = _mm512_set1_epi32(a.lo),
+                hi = _mm512_set1_epi32(a.hi);
+  int64_t p = 0;
+  for (; p + 16 <= a.pixels; p += 16) {
+    __m512i packed = _mm512_setzero_si512();
+    for (int c = 0; c < 4; ++c) {
+      __m512i q = zp;
+      if (c < a.c) {
+        __m512 v = _mm512_div_ps(_mm512_loadu_ps(a.planes[c] + p), scale);
+        v = _mm512_min_ps(_mm512_max_ps(v, _mm512_sub_ps(_mm512_setzero_ps(), big)), big);
+        v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q = _mm512_max_epi32(_mm512_min_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(v), zp), hi), lo);
+      }
+      packed = _mm512_or_si512(packed, _mm512_slli_epi32(q, 8 * c));
+    }
+    _mm512_storeu_si512(a.out + p * 4, packed);
+  }
+  QuantizeInputArgs rest = a;
+  for (int c = 0; c < a.c; ++c) rest.planes[c] = a.planes[c] + p;
+  rest.pixels = a.pixels - p;
+  rest.out = a.out + p * 4;
+  quantize_input_ref(rest);
+}
+
 void add_avx512vnni(const AddArgs& a) {
   Rescale16 r0(a.rq0), r1(a.rq1);
   const __m512i lo = _mm512_set1_epi64(a.lo), hi = _mm512_set1_epi64(a.hi);
@@ -376,8 +402,33 @@ void dwconv_avx512vnni(const DwconvArgs& d) {
           static_cast<char*>(o.data) +
           ((static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + o.border) * o.cp * esize +
           c0 * esize;
-      for (int x = 0; x < d.ow; ++x) {
-        const uint8_t* a = row + static_cast<int64_t>(x) * d.stride * d.icp;
+      // Four pixels at a time: four independent vpdpwssd chains instead of one.
+      const int64_t step = static_cast<int64_t>(d.stride) * d.icp;
+      int x = 0;
+      for (; x + 4 <= d.ow; x += 4) {
+        const uint8_t* a = row + x * step;
+        __m512i acc0 = _mm512_setzero_si512(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+        for (int t = 0; t < taps; ++t) {
+          const __m512i wt = _mm512_load_si512(w + t * cp64 + c0);
+          const uint8_t* p = a + toff[t];
+          acc0 =
+              _mm512_dpwssd_epi32(acc0, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(in_mask, p)), wt);
+          acc1 = _mm512_dpwssd_epi32(
+              acc1, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(in_mask, p + step)), wt);
+          acc2 = _mm512_dpwssd_epi32(
+              acc2, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(in_mask, p + 2 * step)), wt);
+          acc3 = _mm512_dpwssd_epi32(
+              acc3, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(in_mask, p + 3 * step)), wt);
+        }
+        char* dst = out + static_cast<int64_t>(x) * o.cp * esize;
+        const int64_t next = static_cast<int64_t>(o.cp) * esize;
+        epi(acc0, dst);
+        epi(acc1, dst + next);
+        epi(acc2, dst + 2 * next);
+        epi(acc3, dst + 3 * next);
+      }
+      for (; x < d.ow; ++x) {
+        const uint8_t* a = row + x * step;
         __m512i acc = _mm512_setzero_si512();
         for (int t = 0; t < taps; ++t) {
           __m512i xv = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(in_mask, a + toff[t]));

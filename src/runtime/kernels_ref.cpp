@@ -87,6 +87,13 @@ void requantize_ref(const RequantizeArgs& r) {
   }
 }
 
+void quantize_input_ref(const QuantizeInputArgs& a) {
+  for (int64_t p = 0; p < a.pixels; ++p)
+    for (int c = 0; c < 4; ++c)
+      a.out[p * 4 + c] =
+          c < a.c ? quantize_input_value(a.planes[c][p], a) : static_cast<uint8_t>(a.zp);
+}
+
 void add_ref(const AddArgs& a) {
   for (int64_t i = 0; i < a.count; ++i) {
     int64_t v = a.rq0.apply(a.a[i]) + a.rq1.apply(a.b[i]);

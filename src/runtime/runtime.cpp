@@ -177,6 +177,21 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
     case StepOp::kQuantizeInput: {
       uint8_t* o = buffers[st.out]->data();
       const float scale = static_cast<float>(out.scale);  // x / s as the simulation divides
+      const int64_t hw = static_cast<int64_t>(out.h) * out.w;
+      if (out.cp == 4) {  // RGB: a row of pixels at a time, every channel
+        const int64_t rows = static_cast<int64_t>(n) * out.h;
+#pragma omp parallel for num_threads(threads) if (rows * out.w > 16384)
+        for (int64_t r = 0; r < rows; ++r) {
+          const int64_t b = r / out.h, y = r % out.h;
+          QuantizeInputArgs q;
+          q.c = out.c, q.pixels = out.w, q.scale = scale;
+          q.zp = out.zp, q.lo = out.lo, q.hi = out.hi;
+          for (int c = 0; c < out.c; ++c) q.planes[c] = input + (b * out.c + c) * hw + y * out.w;
+          q.out = o + ((b * out.hp() + y + out.border) * out.wp() + out.border) * 4;
+          k->quantize_input(q);
+        }
+        return;
+      }
       const int64_t rows = static_cast<int64_t>(n) * out.c * out.h;  // input rows
 #pragma omp parallel for num_threads(threads) if (rows * out.w > 16384)
       for (int64_t r = 0; r < rows; ++r) {
@@ -184,12 +199,10 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
         const int c = static_cast<int>(r / out.h % out.c), y = static_cast<int>(r % out.h);
         const float* src = input + r * out.w;
         uint8_t* dst = o + ((b * out.hp() + y + out.border) * out.wp() + out.border) * out.cp + c;
-        for (int x = 0; x < out.w; ++x) {
-          float v = std::nearbyint(std::clamp(src[x] / scale, -1e6f, 1e6f));
-          int32_t q = static_cast<int32_t>(v) + out.zp;
-          dst[static_cast<int64_t>(x) * out.cp] =
-              static_cast<uint8_t>(std::clamp(q, out.lo, out.hi));
-        }
+        QuantizeInputArgs q;
+        q.scale = scale, q.zp = out.zp, q.lo = out.lo, q.hi = out.hi;
+        for (int x = 0; x < out.w; ++x)
+          dst[static_cast<int64_t>(x) * out.cp] = quantize_input_value(src[x], q);
       }
       return;
     }

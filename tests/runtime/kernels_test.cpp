@@ -208,6 +208,31 @@ TEST(RuntimeKernels, RequantizeAndAddMatchRefBitForBit) {
   }
 }
 
+TEST(RuntimeKernels, InputQuantizationMatchesRefBitForBit) {
+  for (Isa isa : kSimd) {
+    if (!runs(isa)) continue;
+    const Kernels& k = kernels_for(isa);
+    for (int c : {1, 3, 4})
+      for (int pixels : {1, 15, 16, 17, 100}) {
+        std::vector<float> planes(4 * pixels);
+        const float scale = 0.0173f;
+        for (size_t i = 0; i < planes.size(); ++i)  // ties (k + 0.5)·scale and far outliers too
+          planes[i] = i % 7 == 0    ? (uniform(-200, 200) + 0.5f) * scale
+                      : i % 11 == 0 ? uniform(-1, 1) * 1e9f
+                                    : uniform(-30000, 30000) * 1e-4f;
+        QuantizeInputArgs q;
+        q.c = c, q.pixels = pixels, q.scale = scale, q.zp = uniform(0, 255), q.lo = 0, q.hi = 255;
+        for (int i = 0; i < c; ++i) q.planes[i] = planes.data() + i * pixels;
+        std::vector<uint8_t> want(pixels * 4 + 8, 3), got = want;
+        q.out = want.data();
+        quantize_input_ref(q);
+        q.out = got.data();
+        k.quantize_input(q);
+        ASSERT_EQ(want, got) << isa_name(isa) << " quantize_input: c " << c << ", " << pixels;
+      }
+  }
+}
+
 TEST(RuntimeKernels, UnpackedValuesRoundTripEveryWidth) {
   // packed_value reads what the .mpq writer stores: b-bit two's complement, LSB first.
   for (int bits = 2; bits <= 8; ++bits) {
