@@ -62,7 +62,9 @@ double cpu_mhz() {
 double peak_gmacs(runtime::Isa isa, int threads) {
   static std::map<std::pair<int, int>, double> measured;
   auto key = std::make_pair(static_cast<int>(isa), threads);
-  if (!measured.count(key)) measured[key] = runtime::int8_peak_gmacs(isa, threads);
+  if (!measured.count(key))  // the best of a few short runs: the machine is shared
+    for (int i = 0; i < 5; ++i)
+      measured[key] = std::max(measured[key], runtime::int8_peak_gmacs(isa, threads));
   return measured[key];
 }
 
@@ -121,12 +123,15 @@ void add_bench_command(CLI::App& app) {
     std::string model, float_model, w8a8_model, latency_table;
     std::vector<int> batches{1, 128};
     double seconds = 3;
-    int threads = 2;
+    int threads = 2, repeat = 3;
     std::string isa = "auto";
     bool profile = false, json = false;
   };
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "packed model (.mpq)")->required();
+  cmd->add_option("--repeat", o->repeat,
+                  "rounds, mpq and ONNX Runtime taking turns; each keeps its fastest")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--batch", o->batches, "batch sizes, e.g. 1,128")->delimiter(',');
   cmd->add_option("--seconds", o->seconds, "seconds per measurement")->check(CLI::PositiveNumber);
   cmd->add_option("--threads", o->threads, "threads")->check(CLI::PositiveNumber);
@@ -161,22 +166,39 @@ void add_bench_command(CLI::App& app) {
       fmt::print("{:>6}  {:<28} {:>10} {:>11} {:>10} {:>8}\n", "batch", "runtime", "ms/batch",
                  "images/s", "vs FP32", "% peak");
     for (int n : o->batches) {
-      Timing t = time_runtime(*rt, n, o->seconds, o->profile);
+      // The machine is shared: mpq and each reference take turns, `--repeat` rounds, and each
+      // keeps its fastest round.
+      Timing t;
+      nlohmann::json fp32_best, w8a8_best;
+      auto faster = [](const nlohmann::json& a, const nlohmann::json& b) {
+        return a.is_null() || b["ms_per_batch"].get<double>() < a["ms_per_batch"].get<double>();
+      };
+      for (int round = 0; round < o->repeat; ++round) {
+        Timing r = time_runtime(*rt, n, o->seconds, false);
+        if (round == 0 || r.ms_per_batch < t.ms_per_batch) t = r;
+        if (!o->float_model.empty()) {
+          auto f = ort_bench(o->float_model, n, c, h, w, o->seconds, o->threads);
+          if (faster(fp32_best, f)) fp32_best = f;
+        }
+        if (!o->w8a8_model.empty()) {
+          auto q = ort_bench(o->w8a8_model, n, c, h, w, o->seconds, o->threads);
+          if (faster(w8a8_best, q)) w8a8_best = q;
+        }
+      }
       double gmacs = macs * t.images_per_second / 1e9;
       nlohmann::json row = {{"batch", n},
                             {"mpq",
                              {{"ms_per_batch", t.ms_per_batch},
                               {"images_per_second", t.images_per_second},
                               {"runs", t.runs},
+                              {"rounds", o->repeat},
                               {"fraction_of_int8_peak", gmacs / peak}}}};
       double fp32 = 0;
-      if (!o->float_model.empty()) {
-        auto r = ort_bench(o->float_model, n, c, h, w, o->seconds, o->threads);
-        row["ort_fp32"] = r;
-        fp32 = r["images_per_second"].get<double>();
+      if (!fp32_best.is_null()) {
+        row["ort_fp32"] = fp32_best;
+        fp32 = fp32_best["images_per_second"].get<double>();
       }
-      if (!o->w8a8_model.empty())
-        row["ort_w8a8"] = ort_bench(o->w8a8_model, n, c, h, w, o->seconds, o->threads);
+      if (!w8a8_best.is_null()) row["ort_w8a8"] = w8a8_best;
       auto ratio = [&](double ips) { return fp32 > 0 ? fmt::format("{:.2f}x", ips / fp32) : "-"; };
       if (!o->json) {
         fmt::print("{:>6}  {:<28} {:>10.3f} {:>11.0f} {:>10} {:>7.1f}%\n", n,
@@ -214,7 +236,10 @@ void add_bench_command(CLI::App& app) {
                      n, o->latency_table, predicted, t.ms_per_batch,
                      100 * (t.ms_per_batch / predicted - 1));
       }
-      if (o->profile && !o->json) print_profile(*rt, n, t.runs);
+      if (o->profile && !o->json) {  // a separate pass: the step timers cost a little
+        Timing p = time_runtime(*rt, n, o->seconds, true);
+        print_profile(*rt, n, p.runs);
+      }
       rows.push_back(row);
     }
     double rss = peak_rss_mb();
