@@ -458,6 +458,14 @@ Isa Model::isa() const { return impl_->isa; }
 int Model::threads() const { return impl_->options.threads; }
 const std::vector<StepInfo>& Model::steps() const { return impl_->info; }
 int64_t Model::weight_bytes() const { return impl_->p.weight_bytes; }
+int64_t Model::buffer_bytes() const {
+  int64_t bytes = 0;
+  for (const Workspace& ws : impl_->spaces)
+    for (const auto& b : ws.buffers)
+      if (b) bytes += static_cast<int64_t>(b->size());
+  for (const auto& b : impl_->scratch) bytes += static_cast<int64_t>(b->size());
+  return bytes;
+}
 void Model::set_profiling(bool on) { impl_->profiling = on; }
 const std::vector<double>& Model::step_seconds() const { return impl_->seconds; }
 void Model::clear_profile() { std::fill(impl_->seconds.begin(), impl_->seconds.end(), 0.0); }

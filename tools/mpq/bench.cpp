@@ -251,11 +251,15 @@ void add_bench_command(CLI::App& app) {
                   {"macs_per_image", macs},
                   {"int8_peak_gmacs", peak},
                   {"weight_bytes", rt->weight_bytes()},
+                  {"buffer_bytes", rt->buffer_bytes()},
                   {"peak_rss_mb", rss},
                   {"results", rows}});
       return;
     }
-    fmt::print("packed weights in memory {} bytes; peak RSS {:.0f} MB\n", rt->weight_bytes(), rss);
+    fmt::print(
+        "runtime memory: packed weights {} bytes, activations and scratch {} bytes; peak RSS of "
+        "this process (LibTorch and ONNX Runtime's node included) {:.0f} MB\n",
+        rt->weight_bytes(), rt->buffer_bytes(), rss);
   });
 }
 

@@ -77,8 +77,10 @@ class Model {
   Isa isa() const;
   int threads() const;
   const std::vector<StepInfo>& steps() const;
-  // Bytes held for weights (bit-packed) and for everything else the model keeps.
+  // Bytes held for weights (bit-packed, as in the file), and for activations and scratch at the
+  // largest batch run so far.
   int64_t weight_bytes() const;
+  int64_t buffer_bytes() const;
   // With profiling on, run() adds each step's wall time (seconds) into step_seconds().
   void set_profiling(bool on);
   const std::vector<double>& step_seconds() const;
