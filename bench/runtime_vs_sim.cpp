@@ -64,8 +64,8 @@ int main(int argc, char** argv) {
       std::vector<int> shape;
       if (!runtime::debug_values(*rt, name, &values, &shape)) continue;
       at::Tensor s = seen[id].to(at::kDouble).reshape({-1});
-      at::Tensor r = at::from_blob(values.data(), {static_cast<int64_t>(values.size())},
-                                   at::kDouble);
+      at::Tensor r =
+          at::from_blob(values.data(), {static_cast<int64_t>(values.size())}, at::kDouble);
       at::Tensor u = std::get<0>(at::_unique(s));
       double step = u.numel() > 1 ? (u.slice(0, 1) - u.slice(0, 0, -1)).min().item<double>() : 1;
       at::Tensor d = (s - r).abs() / step;
@@ -82,16 +82,20 @@ int main(int argc, char** argv) {
   sim.clear_hook();
   // 2. Whole set.
   data::Loader batches(*ds, spec, pre, 128);
-  int64_t n = 0, self_agree = 0, rt_agree = 0;
+  int64_t n = 0, self_agree = 0, rt_agree = 0, right_sim = 0, right_single = 0, right_rt = 0;
   double self_diff = 0, rt_diff = 0, mag = 0;
   for (int64_t b = 0; b < batches.batches(); ++b) {
-    at::Tensor x = batches.batch(b).images.contiguous();
+    data::Batch batch = batches.batch(b);
+    at::Tensor x = batch.images.contiguous();
     at::Tensor a = sim.forward(x);
     std::vector<at::Tensor> singles;
     for (int64_t i = 0; i < x.size(0); ++i) singles.push_back(sim.forward(x.slice(0, i, i + 1)));
     at::Tensor s1 = at::cat(singles);
     at::Tensor r = at::empty_like(a);
     rt->run(x.data_ptr<float>(), static_cast<int>(x.size(0)), r.data_ptr<float>());
+    right_sim += a.argmax(1).eq(batch.labels).sum().item<int64_t>();
+    right_single += s1.argmax(1).eq(batch.labels).sum().item<int64_t>();
+    right_rt += r.argmax(1).eq(batch.labels).sum().item<int64_t>();
     self_agree += a.argmax(1).eq(s1.argmax(1)).sum().item<int64_t>();
     rt_agree += a.argmax(1).eq(r.argmax(1)).sum().item<int64_t>();
     self_diff += (a - s1).abs().sum().item<double>();
@@ -99,10 +103,16 @@ int main(int argc, char** argv) {
     mag += a.abs().sum().item<double>();
     n += x.size(0);
   }
-  std::printf("%lld images: simulation at batch 128 vs one image at a time: argmax agreement "
-              "%.2f%%, logits differ by %.2e of their size\n",
-              static_cast<long long>(n), 100.0 * self_agree / n, self_diff / mag);
-  std::printf("%lld images: integer runtime vs simulation at batch 128:      argmax agreement "
-              "%.2f%%, logits differ by %.2e of their size\n",
-              static_cast<long long>(n), 100.0 * rt_agree / n, rt_diff / mag);
+  std::printf(
+      "%lld images: simulation at batch 128 vs one image at a time: argmax agreement "
+      "%.2f%%, logits differ by %.2e of their size\n",
+      static_cast<long long>(n), 100.0 * self_agree / n, self_diff / mag);
+  std::printf(
+      "%lld images: integer runtime vs simulation at batch 128:      argmax agreement "
+      "%.2f%%, logits differ by %.2e of their size\n",
+      static_cast<long long>(n), 100.0 * rt_agree / n, rt_diff / mag);
+  std::printf(
+      "top-1: simulation at batch 128 %.2f%%, one image at a time %.2f%%, integer runtime "
+      "%.2f%%\n",
+      100.0 * right_sim / n, 100.0 * right_single / n, 100.0 * right_rt / n);
 }
