@@ -11,7 +11,7 @@
 //   Flatten, Reshape                                aliases (of a 1x1 spatial tensor)
 //
 // A real tensor holds round(value / S), S spreading the range of a quantizer that reads it
-// (directly or through real steps) over 2^27 levels, so a residual stream keeps the precision
+// (directly or through real steps) over 2^26 levels, so a residual stream keeps the precision
 // the simulation gives it in float.
 #include <onnx/onnx_pb.h>
 #include <zlib.h>

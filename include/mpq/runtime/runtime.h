@@ -10,7 +10,7 @@
 // next convolution's padding); weights stay bit-packed at their width (2..8 bits) in 16-channel
 // blocks and are unpacked into a small panel right before use; int32 accumulation; every
 // requantization is a fixed-point multiplier and shift (dyadic). Values the simulation keeps in
-// float (a residual sum, a pooled feature) are int32 with 2^27 levels over the range of the
+// float (a residual sum, a pooled feature) are int32 with 2^26 levels over the range of the
 // quantizer that reads them.
 #pragma once
 
