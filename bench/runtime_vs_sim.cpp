@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   }
   const int images = argc > 4 ? std::atoi(argv[4]) : 3;
   std::unique_ptr<runtime::Model> rt;
-  runtime::Status st = runtime::Model::load(argv[1], {2, runtime::Isa::kAuto}, &rt);
+  runtime::Status st = runtime::Model::load(argv[1], {2, runtime::Isa::kAuto, false}, &rt);
   if (!st.ok()) {
     std::fprintf(stderr, "%s\n", st.message.c_str());
     return 1;

@@ -48,10 +48,90 @@ bool identity(const Dyadic& d) { return d.mult == 1 && d.shift == 0 && d.add == 
 // Tensor buffers for one stream of images: the whole batch (one workspace, the steps split
 // over the cores) or one thread's sub-batches (a workspace per thread).
 struct Workspace {
-  std::vector<std::unique_ptr<Buffer>> buffers;  // per tensor
+  std::vector<std::unique_ptr<Buffer>> slots;  // shared by tensors whose lives do not overlap
+  std::vector<uint8_t*> data;                  // per tensor (nullptr: fused away)
   int batch = 0;
   int scratch_base = 0;  // scratch buffer of inner thread i: scratch_base + i
 };
+
+// Which buffer slot each tensor lives in: tensors whose lives (producing step to last reading
+// step) do not overlap share a slot, best fit by size. A uint8 tensor with a border or padded
+// channels that shares its slot is refilled with zp before its producer writes it.
+struct Plan {
+  std::vector<int> slot;            // per tensor, -1: not materialized
+  std::vector<int64_t> slot_bytes;  // per image
+  std::vector<bool> refill;         // per tensor
+};
+
+int64_t tensor_bytes(const TensorDesc& d) {
+  return d.elements() * (d.kind == TensorKind::kU8 ? 1 : 4);
+}
+
+Plan plan_buffers(const Program& p, bool reuse) {
+  const int steps = static_cast<int>(p.steps.size());
+  std::vector<int> first(p.tensors.size(), -1), last(p.tensors.size(), -1);
+  for (int s = 0; s < steps; ++s) {
+    const Step& st = p.steps[s];
+    if (st.dead) continue;
+    for (int t : {st.out, st.out2})
+      if (t >= 0 && first[t] < 0) first[t] = s;
+    for (int t : {st.in0, st.in1, st.residual})
+      if (t >= 0) last[t] = std::max(last[t], s);
+  }
+  last[p.output] = steps;
+  Plan plan;
+  plan.slot.assign(p.tensors.size(), -1);
+  plan.refill.assign(p.tensors.size(), false);
+  std::vector<int> free_slots;
+  std::vector<int> holders;  // tensors holding a slot right now
+  for (int s = 0; s < steps; ++s) {
+    const Step& st = p.steps[s];
+    if (st.dead) continue;
+    for (int t : {st.out, st.out2}) {
+      if (t < 0 || first[t] != s) continue;
+      const int64_t need = tensor_bytes(p.tensors[t]);
+      int best = -1;
+      for (size_t i = 0; reuse && i < free_slots.size(); ++i) {
+        int c = free_slots[i];
+        bool fits = plan.slot_bytes[c] >= need;
+        if (best < 0 ||
+            (fits &&
+             (plan.slot_bytes[best] < need || plan.slot_bytes[c] < plan.slot_bytes[best])) ||
+            (!fits && plan.slot_bytes[best] < need && plan.slot_bytes[c] > plan.slot_bytes[best]))
+          best = static_cast<int>(i);
+      }
+      int slot;
+      if (best >= 0) {
+        slot = free_slots[best];
+        free_slots.erase(free_slots.begin() + best);
+        plan.slot_bytes[slot] = std::max(plan.slot_bytes[slot], need);
+      } else {
+        slot = static_cast<int>(plan.slot_bytes.size());
+        plan.slot_bytes.push_back(need);
+      }
+      plan.slot[t] = slot;
+      holders.push_back(t);
+    }
+    for (size_t i = 0; i < holders.size();) {
+      if (last[holders[i]] <= s) {
+        free_slots.push_back(plan.slot[holders[i]]);
+        holders.erase(holders.begin() + i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  // Every tensor of a shared slot finds it overwritten by the others on the next run.
+  std::vector<int> users(plan.slot_bytes.size(), 0);
+  for (int slot : plan.slot)
+    if (slot >= 0) ++users[slot];
+  for (size_t t = 0; t < p.tensors.size(); ++t) {
+    const TensorDesc& d = p.tensors[t];
+    plan.refill[t] = plan.slot[t] >= 0 && users[plan.slot[t]] > 1 && d.kind == TensorKind::kU8 &&
+                     (d.border > 0 || d.cp > d.c);
+  }
+  return plan;
+}
 
 struct Model::Impl {
   Program p;
@@ -61,6 +141,7 @@ struct Model::Impl {
   std::vector<StepInfo> info;
   std::vector<double> seconds;
   bool profiling = false;
+  Plan plan;
   std::vector<Workspace> spaces;                 // [0]: whole batches; [t]: thread t's
   std::vector<std::unique_ptr<Buffer>> scratch;  // per thread
   std::vector<std::vector<double>> thread_seconds;
@@ -76,23 +157,28 @@ struct Model::Impl {
 void Model::Impl::allocate(Workspace& ws, int n) {
   if (n <= ws.batch) return;
   ws.batch = n;
-  ws.buffers.resize(p.tensors.size());
+  ws.slots.resize(plan.slot_bytes.size());
+  for (size_t i = 0; i < ws.slots.size(); ++i) {
+    if (!ws.slots[i]) ws.slots[i] = std::make_unique<Buffer>();
+    ws.slots[i]->resize(static_cast<size_t>(plan.slot_bytes[i]) * n + 64);
+  }
+  ws.data.assign(p.tensors.size(), nullptr);
   for (size_t t = 0; t < p.tensors.size(); ++t) {
+    if (plan.slot[t] < 0) continue;
+    ws.data[t] = ws.slots[plan.slot[t]]->data();
     const TensorDesc& d = p.tensors[t];
-    size_t esize = d.kind == TensorKind::kU8 ? 1 : 4;
-    if (!ws.buffers[t]) ws.buffers[t] = std::make_unique<Buffer>();
-    ws.buffers[t]->resize(static_cast<size_t>(d.elements()) * n * esize + 64);
-    if (d.kind == TensorKind::kU8) std::fill_n(ws.buffers[t]->data(), ws.buffers[t]->size(), d.zp);
+    if (d.kind == TensorKind::kU8 && !plan.refill[t])  // borders and padding stay zp
+      std::fill_n(ws.data[t], static_cast<size_t>(tensor_bytes(d)) * n, static_cast<uint8_t>(d.zp));
   }
 }
 
 void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
-  auto& buffers = ws.buffers;
+  auto& data = ws.data;
   const ConvLayer& L = *st.conv;
   const TensorDesc& in = p.tensors[st.in0];
   const TensorDesc& out = p.tensors[st.out];
   OutDesc od;
-  od.data = buffers[st.out]->data();
+  od.data = data[st.out];
   od.hp = out.hp(), od.wp = out.wp(), od.cp = out.cp, od.border = out.border;
   od.mode = out.kind == TensorKind::kU8 ? OutMode::kU8
             : st.out == p.output        ? OutMode::kRaw
@@ -106,7 +192,7 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
   od.hp = hp;
   if (L.kind == ConvKind::kDwconv) {
     DwconvArgs base;
-    base.in = buffers[st.in0]->data();
+    base.in = data[st.in0];
     base.ih = ih, base.iw = in.wp(), base.icp = in.cp, base.c = L.oc;
     base.oh = L.oh, base.ow = L.ow, base.kh = L.kh, base.kw = L.kw, base.stride = L.stride;
     base.y0 = in.border - L.pad_top, base.x0 = in.border - L.pad_left;
@@ -129,7 +215,7 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
     return;
   }
   ConvArgs base;
-  base.in = buffers[st.in0]->data();
+  base.in = data[st.in0];
   base.ih = ih, base.iw = in.wp(), base.icp = in.cp;
   base.oh = oh, base.ow = L.ow, base.kh = L.kh, base.kw = L.kw, base.stride = L.stride;
   base.y0 = in.border - L.pad_top, base.x0 = in.border - L.pad_left;
@@ -137,12 +223,12 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
   base.zpcorr = L.zpcorr.data();
   base.rq = rq, base.out = od;
   if (st.residual >= 0) {
-    base.residual = reinterpret_cast<const int32_t*>(buffers[st.residual]->data());
+    base.residual = reinterpret_cast<const int32_t*>(data[st.residual]);
     base.res_rq = st.res_rq;
   }
   if (st.out2 >= 0) {
     const TensorDesc& u = p.tensors[st.out2];
-    base.out2 = {OutMode::kU8, buffers[st.out2]->data(), u.hp(), u.wp(), u.cp, u.border};
+    base.out2 = {OutMode::kU8, data[st.out2], u.hp(), u.wp(), u.cp, u.border};
     base.out2_rq = st.out2_rq;
     base.out2_zp = u.zp, base.out2_lo = u.lo, base.out2_hi = u.hi;
   }
@@ -168,14 +254,14 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
 }
 
 void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace& ws, int threads) {
-  auto& buffers = ws.buffers;
+  auto& data = ws.data;
   const TensorDesc& out = p.tensors[st.out];
   switch (st.op) {
     case StepOp::kConv:
       conv(st, n, ws, threads);
       return;
     case StepOp::kQuantizeInput: {
-      uint8_t* o = buffers[st.out]->data();
+      uint8_t* o = data[st.out];
       const float scale = static_cast<float>(out.scale);  // x / s as the simulation divides
       const int64_t hw = static_cast<int64_t>(out.h) * out.w;
       if (out.cp == 4) {  // RGB: a row of pixels at a time, every channel
@@ -210,12 +296,12 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       break;
   }
   const TensorDesc& in = p.tensors[st.in0];
-  const int32_t* a = reinterpret_cast<const int32_t*>(buffers[st.in0]->data());
+  const int32_t* a = reinterpret_cast<const int32_t*>(data[st.in0]);
   const int64_t pixels = static_cast<int64_t>(n) * out.h * out.w;
   const bool many = pixels * out.c > (1 << 15);
   switch (st.op) {
     case StepOp::kRequantize: {
-      uint8_t* o = buffers[st.out]->data();
+      uint8_t* o = data[st.out];
       const int64_t rows = static_cast<int64_t>(n) * out.h;
 #pragma omp parallel for num_threads(threads) if (many)
       for (int64_t row = 0; row < rows; ++row) {
@@ -230,7 +316,7 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       return;
     }
     case StepOp::kClip: {
-      int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
       const int64_t count = pixels * out.c;
       const bool id = identity(st.rq0);
 #pragma omp parallel for num_threads(threads) if (many)
@@ -241,8 +327,8 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       return;
     }
     case StepOp::kAdd: {
-      const int32_t* b = reinterpret_cast<const int32_t*>(buffers[st.in1]->data());
-      int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
+      const int32_t* b = reinterpret_cast<const int32_t*>(data[st.in1]);
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
       const int64_t count = pixels * out.c;
       const int parts = many ? threads : 1;
 #pragma omp parallel for num_threads(threads) if (parts > 1)
@@ -257,7 +343,7 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       return;
     }
     case StepOp::kGap: {
-      int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
       const int hw = in.h * in.w;
       for (int b = 0; b < n; ++b)
         for (int c = 0; c < in.c; ++c) {
@@ -270,7 +356,7 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
     case StepOp::kSlice:
     case StepOp::kPad: {
       // Whole channel runs per pixel: a copy (or a rescale) and zero fill.
-      int32_t* o = reinterpret_cast<int32_t*>(buffers[st.out]->data());
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
       const bool id = identity(st.rq0);
       const bool slice = st.op == StepOp::kSlice;
 #pragma omp parallel for num_threads(threads) if (many)
@@ -321,6 +407,7 @@ Status Model::load(const std::string& path, const Options& options, std::unique_
   impl->isa = isa;
   impl->k = &kernels_for(isa);
   Program& p = impl->p;
+  impl->plan = plan_buffers(p, options.reuse_buffers);
   impl->spaces.resize(options.threads);
   for (int t = 0; t < options.threads; ++t) impl->spaces[t].scratch_base = t;
   impl->thread_seconds.resize(options.threads);
@@ -380,6 +467,10 @@ void Model::Impl::run_steps(const float* input, int n, float* output, Workspace&
   size_t i = 0;
   for (const Step& st : p.steps) {
     if (st.dead) continue;
+    for (int t : {st.out, st.out2})  // a shared slot: borders and padding back to zp
+      if (t >= 0 && plan.refill[t])
+        std::fill_n(ws.data[t], static_cast<size_t>(tensor_bytes(p.tensors[t])) * n,
+                    static_cast<uint8_t>(p.tensors[t].zp));
     if (seconds) {
       auto t0 = std::chrono::steady_clock::now();
       run_step(st, input, n, ws, threads);
@@ -390,7 +481,7 @@ void Model::Impl::run_steps(const float* input, int n, float* output, Workspace&
     ++i;
   }
   const TensorDesc& o = p.tensors[p.output];
-  const int32_t* r = reinterpret_cast<const int32_t*>(ws.buffers[p.output]->data());
+  const int32_t* r = reinterpret_cast<const int32_t*>(ws.data[p.output]);
   for (int b = 0; b < n; ++b)
     for (int c = 0; c < o.c; ++c) {
       int64_t idx = static_cast<int64_t>(b) * o.c + c;
@@ -431,12 +522,14 @@ bool debug_values(const Model& m, const std::string& name, std::vector<double>* 
                   std::vector<int>* shape) {
   const Model::Impl& impl = *m.impl_;
   auto it = impl.p.names.find(name);
-  if (it == impl.p.names.end() || impl.spaces[0].batch == 0) return false;
+  if (it == impl.p.names.end() || impl.spaces[0].batch == 0 || !impl.spaces[0].data[it->second] ||
+      impl.options.reuse_buffers)
+    return false;
   const TensorDesc& d = impl.p.tensors[it->second];
   const int n = impl.spaces[0].batch;
   *shape = {n, d.c, d.h, d.w};
   values->assign(static_cast<size_t>(n) * d.c * d.h * d.w, 0.0);
-  const uint8_t* data = impl.spaces[0].buffers[it->second]->data();
+  const uint8_t* data = impl.spaces[0].data[it->second];
   for (int b = 0; b < n; ++b)
     for (int c = 0; c < d.c; ++c)
       for (int y = 0; y < d.h; ++y)
@@ -461,7 +554,7 @@ int64_t Model::weight_bytes() const { return impl_->p.weight_bytes; }
 int64_t Model::buffer_bytes() const {
   int64_t bytes = 0;
   for (const Workspace& ws : impl_->spaces)
-    for (const auto& b : ws.buffers)
+    for (const auto& b : ws.slots)
       if (b) bytes += static_cast<int64_t>(b->size());
   for (const auto& b : impl_->scratch) bytes += static_cast<int64_t>(b->size());
   return bytes;

@@ -97,10 +97,17 @@ Compared compare(int w_bits, int a_bits, int first_last = 0) {
     at::Tensor got = at::empty({x.size(0), 5});
     EXPECT_TRUE(
         m->run(x.data_ptr<float>(), static_cast<int>(x.size(0)), got.data_ptr<float>()).ok());
+    // A second run reuses the buffers, shared between tensors: the same logits.
+    at::Tensor again = at::empty_like(got);
+    EXPECT_TRUE(
+        m->run(x.data_ptr<float>(), static_cast<int>(x.size(0)), again.data_ptr<float>()).ok());
+    EXPECT_TRUE(at::equal(again, got)) << runtime::isa_name(isa) << ": a second run differs";
     // One image at a time takes the other path through the executor (steps split over cores).
     at::Tensor one = at::empty({1, 5});
     EXPECT_TRUE(m->run(x.data_ptr<float>() + 7 * x[0].numel(), 1, one.data_ptr<float>()).ok());
     EXPECT_TRUE(at::equal(one[0], got[7])) << runtime::isa_name(isa);
+    EXPECT_TRUE(m->run(x.data_ptr<float>() + 7 * x[0].numel(), 1, one.data_ptr<float>()).ok());
+    EXPECT_TRUE(at::equal(one[0], got[7])) << runtime::isa_name(isa) << ": a second single run";
     if (!first.defined()) first = got;
     EXPECT_TRUE(at::equal(got, first)) << runtime::isa_name(isa) << " differs from ref";
   }

@@ -44,6 +44,8 @@ double int8_peak_gmacs(Isa isa, int threads);
 struct Options {
   int threads = 2;
   Isa isa = Isa::kAuto;
+  // Tensors whose lives do not overlap share buffers; false keeps every tensor (debug_values).
+  bool reuse_buffers = true;
 };
 
 // One step of the lowered program, for profiles and latency tables.
@@ -58,7 +60,8 @@ struct StepInfo {
 
 class Model;
 // For debugging and tests: the real values (NCHW) of the graph's value `name` after the last
-// run() of fewer than 2·threads images; false when the runtime keeps no such tensor (fused).
+// run() of fewer than 2·threads images, with Options::reuse_buffers off; false when the runtime
+// keeps no such tensor (fused).
 bool debug_values(const Model& m, const std::string& name, std::vector<double>* values,
                   std::vector<int>* shape);
 
