@@ -71,6 +71,7 @@ class Model {
   ~Model();
 
   // input: n images, float NCHW as the ONNX model's input; output: n x classes floats.
+  // One call at a time per Model (its buffers are reused); use a Model per calling thread.
   Status run(const float* input, int n, float* output);
 
   int channels() const;
