@@ -16,21 +16,9 @@
 namespace mpq::export_ {
 namespace {
 
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the .mpq format is little-endian");
-
 template <typename T>
 void append(std::string& out, const T& value) {
   out.append(reinterpret_cast<const char*>(&value), sizeof(T));
-}
-
-template <typename T>
-T read_at(const std::string& bytes, size_t offset, const std::string& where) {
-  MPQ_CHECK(offset + sizeof(T) <= bytes.size(), ErrorCode::kBadFile,
-            "{}: truncated .mpq file ({} bytes; a record at {} needs {} more)", where, bytes.size(),
-            offset, sizeof(T));
-  T value;
-  std::memcpy(&value, bytes.data() + offset, sizeof(T));
-  return value;
 }
 
 struct Parsed {
@@ -39,49 +27,17 @@ struct Parsed {
 };
 
 Parsed parse(const std::string& bytes, const std::string& path) {
+  PackedLayout layout;
+  PackedProblem problem = parse_packed(bytes, path, &layout);
+  MPQ_CHECK(problem.message.empty(),
+            problem.unsupported ? ErrorCode::kUnsupported : ErrorCode::kBadFile, "{}",
+            problem.message);
   Parsed p;
-  PackedInfo& info = p.info;
-  info.file_bytes = static_cast<int64_t>(bytes.size());
-  info.header = read_at<PackedHeader>(bytes, 0, path);
-  const PackedHeader& h = info.header;
-  MPQ_CHECK(std::memcmp(h.magic, kPackedMagic, 4) == 0, ErrorCode::kBadFile,
-            "{}: not an mpq packed model (no 'MPQP' magic)", path);
-  MPQ_CHECK(h.version == kPackedVersion, ErrorCode::kUnsupported,
-            "{}: .mpq format version {}; this mpq reads version {}", path, h.version,
-            kPackedVersion);
-  MPQ_CHECK(h.header_bytes == sizeof(PackedHeader), ErrorCode::kBadFile, "{}: header size {} != {}",
-            path, h.header_bytes, sizeof(PackedHeader));
-  for (auto [off, len, what] : {std::tuple{h.graph_offset, h.graph_bytes, "graph"},
-                                std::tuple{h.table_offset, h.table_bytes, "table"},
-                                std::tuple{h.weights_offset, h.weights_bytes, "weights"}})
-    MPQ_CHECK(off + len <= bytes.size() && off + len >= off, ErrorCode::kBadFile,
-              "{}: the {} section ({} bytes at {}) runs past the end of the file ({} bytes; "
-              "truncated?)",
-              path, what, len, off, bytes.size());
-  size_t at = h.table_offset;
-  for (uint32_t t = 0; t < h.tensors; ++t) {
-    auto e = read_at<PackedEntry>(bytes, at, path);
-    at += sizeof(PackedEntry);
-    PackedTensor pt;
-    pt.bits = e.bits;
-    MPQ_CHECK(e.bits >= 2 && e.bits <= 8, ErrorCode::kBadFile,
-              "{}: table entry {} has width {}; packed widths are 2..8", path, t, e.bits);
-    int64_t numel = 1;
-    for (uint8_t d = 0; d < e.ndim; ++d) {
-      pt.shape.push_back(read_at<int64_t>(bytes, at, path));
-      at += 8;
-      MPQ_CHECK(pt.shape.back() >= 0, ErrorCode::kBadFile, "{}: negative dimension", path);
-      numel *= pt.shape.back();
-    }
-    MPQ_CHECK(at + e.name_bytes <= bytes.size(), ErrorCode::kBadFile, "{}: truncated table", path);
-    pt.name = bytes.substr(at, e.name_bytes);
-    at += e.name_bytes;
-    pt.bytes = (numel * e.bits + 7) / 8;
-    MPQ_CHECK(e.offset + static_cast<uint64_t>(pt.bytes) <= h.weights_bytes, ErrorCode::kBadFile,
-              "{}: tensor '{}' ({} bytes at {}) runs past the weights section", path, pt.name,
-              pt.bytes, e.offset);
-    info.tensors.push_back(pt);
-    p.offsets.push_back(e.offset);
+  p.info.file_bytes = static_cast<int64_t>(bytes.size());
+  p.info.header = layout.header;
+  for (PackedLayout::Tensor& t : layout.tensors) {
+    p.info.tensors.push_back({t.name, t.bits, t.shape, t.bytes});
+    p.offsets.push_back(t.offset);
   }
   return p;
 }
@@ -97,22 +53,6 @@ std::string compress_graph(const std::string& raw) {
   MPQ_CHECK(rc == Z_OK, ErrorCode::kInternal, "zlib compress2 failed ({})", rc);
   out.resize(sizeof(uint64_t) + size);
   return out;
-}
-
-std::string uncompress_graph(const char* data, size_t size, const std::string& path) {
-  uint64_t raw_size = 0;
-  MPQ_CHECK(size >= sizeof(raw_size), ErrorCode::kBadFile, "{}: empty graph section", path);
-  std::memcpy(&raw_size, data, sizeof(raw_size));
-  MPQ_CHECK(raw_size < (uint64_t{1} << 34), ErrorCode::kBadFile,
-            "{}: graph section claims {} bytes uncompressed", path, raw_size);
-  std::string raw(raw_size, '\0');
-  uLongf got = raw_size;
-  int rc =
-      uncompress(reinterpret_cast<Bytef*>(raw.data()), &got,
-                 reinterpret_cast<const Bytef*>(data + sizeof(raw_size)), size - sizeof(raw_size));
-  MPQ_CHECK(rc == Z_OK && got == raw_size, ErrorCode::kBadFile,
-            "{}: the graph section does not decompress (zlib error {}; corrupt file?)", path, rc);
-  return raw;
 }
 
 }  // namespace
@@ -242,7 +182,9 @@ ir::Graph load_packed(const std::string& path) {
   Parsed p = parse(bytes, path);
   const PackedHeader& h = p.info.header;
   onnx::ModelProto proto;
-  std::string graph = uncompress_graph(bytes.data() + h.graph_offset, h.graph_bytes, path);
+  std::string graph;
+  PackedProblem problem = inflate_graph(bytes, h, path, &graph);
+  MPQ_CHECK(problem.message.empty(), ErrorCode::kBadFile, "{}", problem.message);
   MPQ_CHECK(proto.ParseFromString(graph), ErrorCode::kBadFile,
             "{}: the graph section is not a valid ONNX model", path);
   for (size_t t = 0; t < p.info.tensors.size(); ++t) {

@@ -315,7 +315,10 @@ void conv_avx512vnni(const ConvArgs& c) {
     uint8_t* dst = c.scratch + static_cast<int64_t>(b) * groups * 64;
     for (int g = 0; g < groups; ++g) _mm512_store_si512(dst + g * 64, unpack(src + g * gbytes));
   }
-  std::vector<int32_t> koff(groups);
+  // Tap offsets on the stack: this runs once per work item, on every layer of every batch.
+  int32_t koff_small[512];
+  std::vector<int32_t> koff_large(groups > 512 ? groups : 0);
+  int32_t* koff = groups > 512 ? koff_large.data() : koff_small;
   const int c4 = c.icp / 4;
   for (int g = 0; g < groups; ++g) {
     int tap = g / c4, i = tap / c.kw, j = tap % c.kw;
@@ -331,7 +334,7 @@ void conv_avx512vnni(const ConvArgs& c) {
                c.oc)};
   if (c.residual || c.out2.data)
     for (Epilogue& e : epi) e.fuse(c);
-  TileContext t{&c, koff.data(), groups, c.scratch, epi};
+  TileContext t{&c, koff, groups, c.scratch, epi};
   auto run = [&](const Run& r) {
     switch (c.blocks) {
       case 1:

@@ -14,7 +14,6 @@
 // (directly or through real steps) over 2^26 levels, so a residual stream keeps the precision
 // the simulation gives it in float.
 #include <onnx/onnx_pb.h>
-#include <zlib.h>
 
 #include <cmath>
 #include <cstring>
@@ -29,13 +28,6 @@ namespace mpq::runtime {
 namespace {
 
 Status error(StatusCode code, const std::string& message) { return Status{code, message}; }
-
-template <typename T>
-bool read_record(const std::string& bytes, uint64_t offset, T* out) {
-  if (offset + sizeof(T) > bytes.size() || offset + sizeof(T) < offset) return false;
-  std::memcpy(out, bytes.data() + offset, sizeof(T));
-  return true;
-}
 
 // An initializer or Constant, as doubles (small tensors) or as int8 values (weights).
 struct Const {
@@ -591,20 +583,6 @@ Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
   return Status::Ok();
 }
 
-std::string uncompress_graph(const std::string& bytes, uint64_t offset, uint64_t size, bool* ok) {
-  *ok = false;
-  uint64_t raw_size = 0;
-  if (size < sizeof(raw_size) || !read_record(bytes, offset, &raw_size)) return {};
-  if (raw_size > (uint64_t{1} << 32)) return {};
-  std::string raw(raw_size, '\0');
-  uLongf got = raw_size;
-  int rc = uncompress(reinterpret_cast<Bytef*>(raw.data()), &got,
-                      reinterpret_cast<const Bytef*>(bytes.data() + offset + sizeof(raw_size)),
-                      size - sizeof(raw_size));
-  *ok = rc == Z_OK && got == raw_size;
-  return raw;
-}
-
 }  // namespace
 
 Status load_program(const std::string& path, Program* p) {
@@ -612,64 +590,29 @@ Status load_program(const std::string& path, Program* p) {
   if (!f) return error(StatusCode::kBadFile, path + ": cannot open the .mpq model");
   std::stringstream ss;
   ss << f.rdbuf();
-  std::string bytes = ss.str();
-  using export_::PackedEntry;
-  using export_::PackedHeader;
-  PackedHeader h{};
-  if (!read_record(bytes, 0, &h) || std::memcmp(h.magic, export_::kPackedMagic, 4) != 0)
-    return error(StatusCode::kBadFile,
-                 path + ": not an mpq packed model (no 'MPQP' magic); `mpq quantize` writes one");
-  if (h.version != export_::kPackedVersion)
-    return error(StatusCode::kUnsupported, path + ": .mpq version " + std::to_string(h.version) +
-                                               "; this runtime reads version " +
-                                               std::to_string(export_::kPackedVersion));
-  for (auto [off, len] :
-       {std::pair{h.graph_offset, h.graph_bytes}, std::pair{h.table_offset, h.table_bytes},
-        std::pair{h.weights_offset, h.weights_bytes}})
-    if (off + len > bytes.size() || off + len < off)
-      return error(StatusCode::kBadFile, path + ": a section runs past the end of the file (" +
-                                             std::to_string(bytes.size()) + " bytes; truncated?)");
-  // The weights section stays in memory, packed; the layers repack from it.
-  std::map<std::string, PackedRef> packed;
+  const std::string bytes = ss.str();
+  export_::PackedLayout layout;
+  export_::PackedProblem problem = export_::parse_packed(bytes, path, &layout);
+  std::string raw;
+  if (problem.message.empty()) problem = export_::inflate_graph(bytes, layout.header, path, &raw);
+  if (!problem.message.empty())
+    return error(problem.unsupported ? StatusCode::kUnsupported : StatusCode::kBadFile,
+                 problem.message);
+  onnx::ModelProto model;
+  if (!model.ParseFromString(raw))
+    return error(StatusCode::kBadFile, path + ": the graph section is not a valid ONNX model");
+  // The weights section stays in memory, packed, while the layers repack from it.
+  const export_::PackedHeader& h = layout.header;
   p->file = bytes.substr(h.weights_offset, h.weights_bytes);
   p->file.append(8, '\0');
-  uint64_t at = h.table_offset;
-  for (uint32_t t = 0; t < h.tensors; ++t) {
-    PackedEntry e{};
-    if (!read_record(bytes, at, &e)) return error(StatusCode::kBadFile, path + ": truncated table");
-    at += sizeof(e);
-    if (e.bits < 2 || e.bits > 8)
-      return error(StatusCode::kBadFile, path + ": table entry " + std::to_string(t) +
-                                             " has width " + std::to_string(e.bits) +
-                                             "; packed widths are 2..8");
+  std::map<std::string, PackedRef> packed;
+  for (const export_::PackedLayout::Tensor& t : layout.tensors) {
     PackedRef ref;
-    ref.bits = e.bits;
-    int64_t count = 1;
-    for (int d = 0; d < e.ndim; ++d) {
-      int64_t dim = 0;
-      if (!read_record(bytes, at, &dim) || dim < 0)
-        return error(StatusCode::kBadFile, path + ": truncated table");
-      at += 8;
-      ref.shape.push_back(dim);
-      count *= dim;
-    }
-    if (at + e.name_bytes > bytes.size())
-      return error(StatusCode::kBadFile, path + ": truncated table");
-    std::string name = bytes.substr(at, e.name_bytes);
-    at += e.name_bytes;
-    if (e.offset + (count * e.bits + 7) / 8 > h.weights_bytes)
-      return error(StatusCode::kBadFile,
-                   path + ": tensor '" + name + "' runs past the weights section");
-    ref.data = reinterpret_cast<const uint8_t*>(p->file.data()) + e.offset;
-    packed[name] = ref;
+    ref.bits = t.bits;
+    ref.shape = t.shape;
+    ref.data = reinterpret_cast<const uint8_t*>(p->file.data()) + t.offset;
+    packed[t.name] = ref;
   }
-  bool ok = false;
-  std::string raw = uncompress_graph(bytes, h.graph_offset, h.graph_bytes, &ok);
-  onnx::ModelProto model;
-  if (!ok || !model.ParseFromString(raw))
-    return error(StatusCode::kBadFile, path +
-                                           ": the graph section does not decompress to an "
-                                           "ONNX model (corrupt file?)");
   Lowering lowering(p, path);
   Status s = lowering.run(model, packed);
   // Every layer now holds its own packed copy in the runtime layout.

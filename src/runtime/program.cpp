@@ -31,7 +31,7 @@ void set_clamp(Step& st, double scale) {
 
 }  // namespace
 
-bool make_dyadic(double multiplier, double offset, Dyadic* out) {
+bool make_dyadic(double multiplier, double offset, Rescale* out) {
   if (multiplier == 0) {
     *out = {0, 0, std::llround(offset)};
     return true;
@@ -215,7 +215,7 @@ Status finish_program(Program* p, const std::string& path) {
       }
       set_clamp(st, out.scale);
       for (int c = 0; c < L.oc; ++c) {
-        Dyadic d;
+        Rescale d;
         if (!make_dyadic(L.in_scale * L.w_scale[c] / out.scale, L.bias[c] / out.scale, &d))
           return bad(st, "channel " + std::to_string(c) + ": requantization multiplier " +
                              std::to_string(L.in_scale * L.w_scale[c] / out.scale) +
@@ -224,10 +224,10 @@ Status finish_program(Program* p, const std::string& path) {
       }
       continue;
     }
-    auto rescale = [&](int in, double extra, Dyadic* d) {
+    auto rescale = [&](int in, double extra, Rescale* d) {
       double r = T[in].scale / out.scale * extra;
       if (r == 1.0) {
-        *d = Dyadic{};
+        *d = Rescale{};
         return true;
       }
       return make_dyadic(r, 0, d);
@@ -255,8 +255,6 @@ Status finish_program(Program* p, const std::string& path) {
   }
   // A residual block's end: Conv -> Add [-> Relu] -> {Requantize, ...} runs as one conv whose
   // epilogue adds the rescaled residual, clamps, and writes the int32 sum and its uint8 copy.
-  std::vector<int> index_of(S.size());
-  for (size_t s = 0; s < S.size(); ++s) index_of[s] = static_cast<int>(s);
   for (size_t s = 0; s < S.size(); ++s) {
     Step& st = S[s];
     if (st.dead || st.op != StepOp::kConv || st.conv->kind != ConvKind::kConv || st.out == output ||
@@ -267,7 +265,7 @@ Status finish_program(Program* p, const std::string& path) {
       Step& add = S[readers[0]];
       const bool first = add.in0 == st.out;
       const int other = first ? add.in1 : add.in0;
-      const Dyadic& mine = first ? add.rq0 : add.rq1;
+      const Rescale& mine = first ? add.rq0 : add.rq1;
       const bool before = producer[other] < static_cast<int>(s);
       if (other != st.out && before && mine.mult == 1 && mine.shift == 0 && mine.add == 0 &&
           add.out != output) {

@@ -29,10 +29,9 @@ struct TensorDesc {
   int64_t elements() const { return static_cast<int64_t>(hp()) * wp() * cp; }  // per image
 };
 
-// A fixed-point multiplier: r -> (r·mult + add) >> shift (add includes the rounding half).
-using Dyadic = Rescale;
-// multiplier·r + offset, rounded; fails (false) when the multiplier is 2^31 or more.
-bool make_dyadic(double multiplier, double offset, Dyadic* out);
+// A Rescale (fixed-point multiplier and shift) for multiplier·r + offset, rounded; false
+// when the multiplier is 2^31 or more.
+bool make_dyadic(double multiplier, double offset, Rescale* out);
 
 enum class ConvKind { kConv, kDwconv, kFc };
 
@@ -80,13 +79,13 @@ struct Step {
   // in output units.
   double lo = -HUGE_VAL, hi = HUGE_VAL;
   int32_t ilo = INT32_MIN, ihi = INT32_MAX;
-  Dyadic rq0, rq1;  // rescale of in0 / in1 to the output's scale
+  Rescale rq0, rq1;  // rescale of in0 / in1 to the output's scale
   int slice_begin[3] = {0, 0, 0}, slice_step[3] = {1, 1, 1};
   int pad_before[3] = {0, 0, 0}, pad_after[3] = {0, 0, 0};
   // kConv with an int32 output: a residual Add (and its Relu) fused after the requantization,
   // and a uint8 copy of the result (a Requantize fused).
   int residual = -1, out2 = -1;
-  Dyadic res_rq, out2_rq;
+  Rescale res_rq, out2_rq;
   bool dead = false;  // fused into another step
 };
 

@@ -41,7 +41,7 @@ int32_t clamp32(int64_t v) {
                                                   std::numeric_limits<int32_t>::max()));
 }
 
-bool identity(const Dyadic& d) { return d.mult == 1 && d.shift == 0 && d.add == 0; }
+bool identity(const Rescale& d) { return d.mult == 1 && d.shift == 0 && d.add == 0; }
 
 }  // namespace
 
@@ -504,7 +504,8 @@ Status Model::run(const float* input, int n, float* output) {
   // images, so tensors stay in its cache and no step waits for the other core.
   constexpr int kSubBatch = 8;
   const int chunks = (n + kSubBatch - 1) / kSubBatch;
-  for (auto& s : m.thread_seconds) s.assign(m.seconds.size(), 0.0);
+  if (m.profiling)
+    for (auto& s : m.thread_seconds) s.assign(m.seconds.size(), 0.0);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int c = 0; c < chunks; ++c) {
     int t = omp_get_thread_num();

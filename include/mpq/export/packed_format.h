@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace mpq::export_ {
 
@@ -29,5 +31,30 @@ struct PackedEntry {
   uint64_t offset;  // into the weights section
 };
 static_assert(sizeof(PackedEntry) == 16, "a .mpq table entry is 16 bytes + dims + name");
+
+// A parsed header and table. Shared by the exporter (which throws) and the integer runtime
+// (which returns a status), so neither throws from here.
+struct PackedLayout {
+  struct Tensor {
+    std::string name;
+    int bits = 8;
+    std::vector<int64_t> shape;
+    uint64_t offset = 0;  // into the weights section
+    int64_t bytes = 0;    // packed payload
+  };
+  PackedHeader header{};
+  std::vector<Tensor> tensors;
+};
+
+struct PackedProblem {
+  std::string message;       // empty: none; else one line starting with `where`
+  bool unsupported = false;  // a valid file of another format version
+};
+
+// Reads and checks the header and table of a whole .mpq file's bytes.
+PackedProblem parse_packed(const std::string& bytes, const std::string& where, PackedLayout* out);
+// The serialised ONNX model in the graph section.
+PackedProblem inflate_graph(const std::string& bytes, const PackedHeader& header,
+                            const std::string& where, std::string* raw);
 
 }  // namespace mpq::export_
