@@ -10,6 +10,7 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev libjpeg62-turbo-dev libglpk-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev  # fuzz targets: libFuzzer, AddressSanitizer, UBSan (scripts/fuzz.sh)
   dataset-fashion-mnist
   chromium  # the report.html test renders the page headless
 )

@@ -16,6 +16,9 @@ std::string read_file(const std::string& path, const std::string& what) {
             what);
   MPQ_CHECK(!std::filesystem::is_directory(path), ErrorCode::kBadFile,
             "{}: is a directory, expected a {}", path, what);
+  // A device or pipe (/dev/zero, a FIFO) could be read forever.
+  MPQ_CHECK(std::filesystem::is_regular_file(path), ErrorCode::kBadFile,
+            "{}: is not a regular file, expected a {}", path, what);
   std::ifstream in(path, std::ios::binary);
   MPQ_CHECK(in.good(), ErrorCode::kBadFile, "{}: cannot open {}: {}", path, what,
             std::strerror(errno));

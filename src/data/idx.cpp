@@ -40,6 +40,11 @@ class Idx : public Dataset {
     MPQ_CHECK(lbl.size() >= 8 && be32(lbl, 0) == 0x00000801, ErrorCode::kBadFile,
               "{}: not an IDX label file (magic must be 0x00000801)", labels);
     int64_t n = be32(img, 4), h = be32(img, 8), w = be32(img, 12);
+    // Each count is below 2^32; the product is checked against the data before it can overflow.
+    MPQ_CHECK(h > 0 && w > 0 && n <= static_cast<int64_t>(img.size()) / h / w,
+              ErrorCode::kBadFile,
+              "{}: header says {} images of {}x{} but the data has {} bytes", images, n, h, w,
+              img.size());
     MPQ_CHECK(static_cast<int64_t>(img.size()) == 16 + n * h * w, ErrorCode::kBadFile,
               "{}: header says {} images of {}x{} ({} bytes) but the data has {} bytes", images, n,
               h, w, 16 + n * h * w, img.size());

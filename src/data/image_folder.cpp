@@ -6,6 +6,7 @@
 // jpeglib.h uses size_t and FILE without including their headers: keep it after them.
 #include <jpeglib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -28,32 +29,59 @@ void on_jpeg_error(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
-at::Tensor decode_jpeg(const std::string& bytes, const std::string& where) {
+// The largest decoded image mpq reads: 2^28 bytes (e.g. 9,000 x 9,000 RGB).
+constexpr int64_t kMaxJpegBytes = int64_t{1} << 28;
+
+// libjpeg reports errors by longjmp: this function holds no C++ object whose state changes
+// between setjmp and a longjmp, so nothing is skipped. False with err->message on an error.
+bool decode_jpeg_pixels(const std::string& bytes, std::vector<uint8_t>* pixels, int64_t shape[3],
+                        bool* cmyk, JpegError* err) {
   jpeg_decompress_struct cinfo;
-  JpegError err;
-  cinfo.err = jpeg_std_error(&err.mgr);
-  err.mgr.error_exit = on_jpeg_error;
-  err.mgr.output_message = [](j_common_ptr) {};  // warnings (e.g. extraneous bytes) are fine
-  at::Tensor hwc;
-  if (setjmp(err.jump)) {
+  cinfo.err = jpeg_std_error(&err->mgr);
+  err->mgr.error_exit = on_jpeg_error;
+  err->mgr.output_message = [](j_common_ptr) {};  // warnings (e.g. extraneous bytes) are fine
+  if (setjmp(err->jump)) {
     jpeg_destroy_decompress(&cinfo);
-    fail(ErrorCode::kBadFile, "{}: cannot decode JPEG: {}", where, err.message);
+    return false;
   }
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
   jpeg_read_header(&cinfo, TRUE);
-  bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
-  cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
-  jpeg_start_decompress(&cinfo);
+  *cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+  cinfo.out_color_space = *cmyk ? JCS_CMYK : JCS_RGB;
+  jpeg_calc_output_dimensions(&cinfo);
   const int64_t h = cinfo.output_height, w = cinfo.output_width, c = cinfo.output_components;
-  hwc = at::empty({h, w, c}, at::kByte);
-  uint8_t* base = hwc.data_ptr<uint8_t>();
+  if (h * w * c > kMaxJpegBytes) {
+    std::snprintf(err->message, sizeof(err->message),
+                  "%lldx%lld pixels is larger than mpq decodes (2^28 bytes)",
+                  static_cast<long long>(w), static_cast<long long>(h));
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
+  pixels->resize(static_cast<size_t>(h * w * c));
+  jpeg_start_decompress(&cinfo);
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = base + static_cast<int64_t>(cinfo.output_scanline) * w * c;
+    JSAMPROW row = pixels->data() + static_cast<int64_t>(cinfo.output_scanline) * w * c;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
+  shape[0] = h, shape[1] = w, shape[2] = c;
+  return true;
+}
+
+}  // namespace
+
+at::Tensor decode_jpeg(const std::string& bytes, const std::string& where) {
+  std::vector<uint8_t> pixels;
+  int64_t shape[3] = {0, 0, 0};
+  bool cmyk = false;
+  JpegError err;
+  err.message[0] = '\0';
+  if (!decode_jpeg_pixels(bytes, &pixels, shape, &cmyk, &err))
+    fail(ErrorCode::kBadFile, "{}: cannot decode JPEG: {}", where, err.message);
+  at::Tensor hwc = at::empty({shape[0], shape[1], shape[2]}, at::kByte);
+  std::memcpy(hwc.data_ptr(), pixels.data(), pixels.size());
   if (cmyk) {  // Adobe CMYK JPEGs store inverted values: R = C·K/255, etc.
     at::Tensor f = hwc.to(at::kFloat);
     at::Tensor k = f.select(2, 3).unsqueeze(2);
@@ -61,6 +89,8 @@ at::Tensor decode_jpeg(const std::string& bytes, const std::string& where) {
   }
   return hwc.permute({2, 0, 1}).contiguous();
 }
+
+namespace {
 
 // Splits one CSV line, honouring double quotes.
 std::vector<std::string> csv_fields(const std::string& line) {

@@ -20,6 +20,8 @@ bool read_at(const std::string& bytes, uint64_t offset, T* out) {
   return true;
 }
 
+constexpr int64_t kMaxPackedValues = int64_t{1} << 40;
+
 }  // namespace
 
 PackedProblem parse_packed(const std::string& bytes, const std::string& where, PackedLayout* out) {
@@ -69,13 +71,15 @@ PackedProblem parse_packed(const std::string& bytes, const std::string& where, P
       if (dim < 0) return bad("table entry {}: negative dimension", t);
       at += sizeof(dim);
       pt.shape.push_back(dim);
+      if (dim > 0 && numel > kMaxPackedValues / dim)
+        return bad("table entry {}: more than 2^40 values", t);
       numel *= dim;
     }
     if (at + e.name_bytes > bytes.size()) return bad("truncated table");
     pt.name = bytes.substr(at, e.name_bytes);
     at += e.name_bytes;
     pt.bytes = (numel * e.bits + 7) / 8;
-    if (e.offset + static_cast<uint64_t>(pt.bytes) > h.weights_bytes)
+    if (e.offset > h.weights_bytes || static_cast<uint64_t>(pt.bytes) > h.weights_bytes - e.offset)
       return bad("tensor '{}' ({} bytes at {}) runs past the weights section", pt.name, pt.bytes,
                  e.offset);
     out->tensors.push_back(std::move(pt));
@@ -88,8 +92,11 @@ PackedProblem inflate_graph(const std::string& bytes, const PackedHeader& h,
   uint64_t raw_size = 0;
   if (h.graph_bytes < sizeof(raw_size) || !read_at(bytes, h.graph_offset, &raw_size))
     return {where + ": empty graph section"};
-  if (raw_size >= (uint64_t{1} << 34))
-    return {fmt::format("{}: graph section claims {} bytes uncompressed", where, raw_size)};
+  // zlib's deflate expands at most 1032:1; a larger claim is a damaged or crafted header.
+  const uint64_t most = (h.graph_bytes - sizeof(raw_size)) * 1032 + 64;
+  if (raw_size > most || raw_size >= (uint64_t{1} << 34))
+    return {fmt::format("{}: graph section claims {} bytes uncompressed from {} (zlib's limit {})",
+                        where, raw_size, h.graph_bytes - sizeof(raw_size), most)};
   raw->assign(raw_size, '\0');
   uLongf got = raw_size;
   int rc =

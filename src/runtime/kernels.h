@@ -58,7 +58,12 @@ inline int32_t requantize_ref(int32_t acc, int32_t mult, int32_t shift, int64_t 
 struct Rescale {
   int32_t mult = 1, shift = 0;
   int64_t add = 0;
-  int64_t apply(int64_t r) const { return (r * mult + add) >> shift; }
+  // In 128 bits: a sum of many int32 values (pooling) times the multiplier may pass 2^63.
+  int64_t apply(int64_t r) const {
+    const __int128 v = (static_cast<__int128>(r) * mult + add) >> shift;
+    const __int128 lim = std::numeric_limits<int64_t>::max();
+    return static_cast<int64_t>(v > lim ? lim : v < -lim ? -lim : v);
+  }
 };
 
 struct ConvArgs {

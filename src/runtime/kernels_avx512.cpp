@@ -372,8 +372,11 @@ void dwconv_avx512vnni(const DwconvArgs& d) {
   const int64_t gbytes = group_bytes(d.bits);
   for (int64_t g = 0; g < static_cast<int64_t>(taps) * cp64 / 64; ++g) {
     __m512i v = unpack(d.weights + g * gbytes);
+    // The lane index of extracti32x4 is an immediate: spelled out, so every -O level compiles.
+    const __m128i lanes[4] = {_mm512_extracti32x4_epi32(v, 0), _mm512_extracti32x4_epi32(v, 1),
+                              _mm512_extracti32x4_epi32(v, 2), _mm512_extracti32x4_epi32(v, 3)};
     for (int q = 0; q < 4; ++q) {
-      __m512i x = _mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, q));
+      __m512i x = _mm512_cvtepi8_epi32(lanes[q]);
       _mm512_store_si512(w + g * 64 + q * 16, _mm512_and_si512(x, _mm512_set1_epi32(0xffff)));
     }
   }

@@ -36,16 +36,28 @@ struct Const {
   int elem_type = 0;
 };
 
+// The number of elements of `dims`, or -1 when a dimension is negative or the product exceeds
+// kMaxElements (no real layer or map comes near it; a crafted file must not make us allocate).
+constexpr int64_t kMaxElements = int64_t{1} << 28;
+int64_t element_count(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0 || (d > 0 && n > kMaxElements / d)) return -1;
+    n *= d;
+  }
+  return n;
+}
+
 bool parse_tensor(const onnx::TensorProto& t, Const* out) {
   out->dims.assign(t.dims().begin(), t.dims().end());
   out->elem_type = t.data_type();
-  int64_t n = 1;
-  for (int64_t d : out->dims) n *= d;
-  out->values.resize(n);
+  const int64_t n = element_count(out->dims);
+  if (n < 0) return false;
   const std::string& raw = t.raw_data();
   auto from_raw = [&](auto zero) {
     using T = decltype(zero);
     if (raw.size() != n * sizeof(T)) return false;
+    out->values.resize(n);
     for (int64_t i = 0; i < n; ++i) {
       T v;
       std::memcpy(&v, raw.data() + i * sizeof(T), sizeof(T));
@@ -58,6 +70,7 @@ bool parse_tensor(const onnx::TensorProto& t, Const* out) {
     case onnx::TensorProto::FLOAT:
       if (has_raw) return from_raw(float{});
       if (t.float_data_size() != n) return false;
+      out->values.resize(n);
       for (int64_t i = 0; i < n; ++i) out->values[i] = t.float_data(i);
       return true;
     case onnx::TensorProto::UINT8:
@@ -71,16 +84,19 @@ bool parse_tensor(const onnx::TensorProto& t, Const* out) {
         return from_raw(int32_t{});
       }
       if (t.int32_data_size() != n) return false;
+      out->values.resize(n);
       for (int64_t i = 0; i < n; ++i) out->values[i] = t.int32_data(i);
       return true;
     case onnx::TensorProto::INT64:
       if (has_raw) return from_raw(int64_t{});
       if (t.int64_data_size() != n) return false;
+      out->values.resize(n);
       for (int64_t i = 0; i < n; ++i) out->values[i] = static_cast<double>(t.int64_data(i));
       return true;
     case onnx::TensorProto::DOUBLE:
       if (has_raw) return from_raw(double{});
       if (t.double_data_size() != n) return false;
+      out->values.resize(n);
       for (int64_t i = 0; i < n; ++i) out->values[i] = t.double_data(i);
       return true;
     default:
@@ -106,6 +122,7 @@ struct Val {
   enum Kind { kNone, kInput, kTensor, kConst, kWeight } kind = kNone;
   int tensor = -1;
   Const c;
+  const PackedRef* packed = nullptr;  // a bit-packed weight of the weights section
   std::shared_ptr<Weight> w;
 };
 
@@ -181,7 +198,7 @@ Status Lowering::run(const onnx::ModelProto& model,
     Val v;
     v.kind = Val::kConst;
     v.c.dims = ref.shape;
-    v.c.elem_type = -ref.bits;  // marks a packed weight
+    v.packed = &ref;
     vals_[name] = std::move(v);
   }
   int inputs = 0;
@@ -195,6 +212,12 @@ Status Lowering::run(const onnx::ModelProto& model,
       return error(StatusCode::kUnsupported, path_ + ": input '" + in.name() + "' has " +
                                                  std::to_string(shape.dim_size()) +
                                                  " dimensions; the runtime takes NCHW images");
+    for (int d = 1; d < 4; ++d)
+      if (shape.dim(d).dim_value() < 1 || shape.dim(d).dim_value() > kMaxSide)
+        return error(StatusCode::kBadFile,
+                     path_ + ": input '" + in.name() + "' dimension " + std::to_string(d) + " is " +
+                         std::to_string(shape.dim(d).dim_value()) + "; it must be in [1, " +
+                         std::to_string(kMaxSide) + "]");
     p_->in_c = static_cast<int>(shape.dim(1).dim_value());
     p_->in_h = static_cast<int>(shape.dim(2).dim_value());
     p_->in_w = static_cast<int>(shape.dim(3).dim_value());
@@ -205,6 +228,15 @@ Status Lowering::run(const onnx::ModelProto& model,
   if (inputs == 0) return error(StatusCode::kBadFile, path_ + ": the graph has no input");
   for (const auto& n : g.node())
     if (Status s = node(n); !s.ok()) return s;
+  // Every tensor is a map of real size: a crafted file must not make the runtime allocate
+  // without bound.
+  for (const TensorDesc& d : p_->tensors)
+    if (d.c < 1 || d.h < 1 || d.w < 1 || d.c > kMaxSide || d.h > kMaxSide || d.w > kMaxSide ||
+        static_cast<int64_t>(d.c) * d.h * d.w > kMaxElements)
+      return error(StatusCode::kBadFile,
+                   path_ + ": a tensor of " + std::to_string(d.c) + "x" + std::to_string(d.h) +
+                       "x" + std::to_string(d.w) + " values; every map must be non-empty, at most " +
+                       std::to_string(kMaxSide) + " per side and 2^28 values");
   if (g.output_size() != 1)
     return error(StatusCode::kUnsupported, path_ + ": the runtime needs exactly one output");
   Val* out = get(g.output(0).name());
@@ -228,6 +260,19 @@ Status Lowering::node(const onnx::NodeProto& n) {
   for (int i = 0; i < n.input_size(); ++i)
     if (!n.input(i).empty() && !get(n.input(i)))
       return fail(n, "input '" + n.input(i) + "' is not defined before this node");
+  // The inputs each op needs, checked before anything reads them; every op has one output.
+  static const std::map<std::string, int> kRequiredInputs = {
+      {"Constant", 0}, {"Cast", 1},    {"DequantizeLinear", 2}, {"QuantizeLinear", 2},
+      {"Clip", 1},     {"Relu", 1},    {"Conv", 2},             {"Gemm", 2},
+      {"Add", 2},      {"Flatten", 1}, {"GlobalAveragePool", 1}, {"ReduceMean", 1},
+      {"Reshape", 1},  {"Squeeze", 1}, {"Slice", 3},            {"Pad", 1}};
+  if (auto it = kRequiredInputs.find(op); it != kRequiredInputs.end()) {
+    for (int i = 0; i < it->second; ++i)
+      if (i >= n.input_size() || n.input(i).empty())
+        return fail(n, "input " + std::to_string(i) + " is missing (" + op + " needs " +
+                           std::to_string(it->second) + ")");
+    if (n.output_size() < 1 || n.output(0).empty()) return fail(n, "the node has no output");
+  }
 
   if (op == "Constant") {
     const onnx::AttributeProto* a = attr(n, "value");
@@ -237,7 +282,8 @@ Status Lowering::node(const onnx::NodeProto& n) {
     vals_[n.output(0)] = std::move(v);
     return Status::Ok();
   }
-  if (op == "Cast" && in(0)->kind == Val::kConst) {
+  if (op == "Cast") {
+    if (in(0)->kind != Val::kConst) return fail(n, "only casts of constants are supported");
     vals_[n.output(0)] = *in(0);
     return Status::Ok();
   }
@@ -248,11 +294,11 @@ Status Lowering::node(const onnx::NodeProto& n) {
     if (x->kind == Val::kConst) {  // a weight
       auto w = std::make_shared<Weight>();
       w->shape = x->c.dims;
-      if (x->c.elem_type < 0) {
-        const PackedRef& ref = packed_.at(n.input(0));
+      if (x->packed) {
+        const PackedRef& ref = *x->packed;
         w->bits = ref.bits;
-        int64_t count = 1;
-        for (int64_t d : ref.shape) count *= d;
+        const int64_t count = element_count(ref.shape);
+        if (count < 1) return fail(n, "weight '" + n.input(0) + "' has no elements");
         w->q.resize(count);
         for (int64_t i = 0; i < count; ++i) w->q[i] = packed_value(ref.data, i, ref.bits);
       } else if (x->c.elem_type == onnx::TensorProto::INT8) {
@@ -264,6 +310,11 @@ Status Lowering::node(const onnx::NodeProto& n) {
         for (double zp : z->c.values)
           if (zp != 0) return fail(n, "weight zero point " + std::to_string(zp) + ": must be 0");
       w->scale = s->c.values;
+      for (int64_t d : w->shape)
+        if (d < 1) return fail(n, "weight '" + n.input(0) + "' has an empty dimension");
+      for (double v : w->scale)
+        if (!(v > 0) || !std::isfinite(v))
+          return fail(n, "weight scale " + std::to_string(v) + ": must be finite and positive");
       if (w->shape.empty() || (w->scale.size() != 1 && w->scale.size() != size_t(w->shape[0])))
         return fail(n, "weight scales must be per tensor or per output channel (axis 0)");
       if (w->scale.size() == 1) w->scale.assign(w->shape[0], w->scale[0]);
@@ -320,13 +371,14 @@ Status Lowering::node(const onnx::NodeProto& n) {
         return fail(n, "max must be a constant");
       if (const auto* a = attr(n, "min")) lo = a->f();
       if (const auto* a = attr(n, "max")) hi = a->f();
+      if (std::isnan(lo) || std::isnan(hi)) return fail(n, "min and max must be numbers");
     }
     if (x->kind != Val::kTensor) return fail(n, "clips something that is not a tensor");
     TensorDesc src = p_->tensors[x->tensor];
     if (src.kind == TensorKind::kU8) {  // narrows the grid of a QuantizeLinear
       TensorDesc& d = p_->tensors[x->tensor];
-      d.lo = std::max(d.lo, static_cast<int>(std::ceil(lo)));
-      d.hi = std::min(d.hi, static_cast<int>(std::floor(hi)));
+      d.lo = static_cast<int>(std::max<double>(d.lo, std::ceil(lo)));
+      d.hi = static_cast<int>(std::min<double>(d.hi, std::floor(hi)));
       if (d.lo > d.hi) return fail(n, "clips the uint8 grid to nothing");
       set_tensor(x->tensor);
       return Status::Ok();
@@ -407,6 +459,9 @@ Status Lowering::node(const onnx::NodeProto& n) {
     starts = in(1)->c.values, ends = in(2)->c.values;
     if (in(3)) axes = in(3)->c.values;
     if (in(4)) steps = in(4)->c.values;
+    if (ends.size() != starts.size() || (!axes.empty() && axes.size() != starts.size()) ||
+        (!steps.empty() && steps.size() != starts.size()))
+      return fail(n, "starts, ends, axes and steps must have the same length");
     TensorDesc d = p_->tensors[x->tensor];
     Step st;
     st.op = StepOp::kSlice;
@@ -414,13 +469,18 @@ Status Lowering::node(const onnx::NodeProto& n) {
     st.in0 = x->tensor;
     int* dims[4] = {nullptr, &d.c, &d.h, &d.w};
     for (size_t i = 0; i < starts.size(); ++i) {
-      int axis = axes.empty() ? static_cast<int>(i) : static_cast<int>(axes[i]);
+      const double axis_value = axes.empty() ? static_cast<double>(i) : axes[i];
+      const double step_value = steps.empty() ? 1.0 : steps[i];
+      if (!(axis_value >= -4 && axis_value <= 3) || !(step_value >= 1 && step_value <= kMaxSide))
+        return fail(n, "only forward slices of the channel or spatial axes are supported");
+      int axis = static_cast<int>(axis_value);
       if (axis < 0) axis += 4;
-      int64_t step = steps.empty() ? 1 : static_cast<int64_t>(steps[i]);
-      if (axis < 1 || axis > 3 || step <= 0)
+      int64_t step = static_cast<int64_t>(step_value);
+      if (axis < 1 || axis > 3)
         return fail(n, "only forward slices of the channel or spatial axes are supported");
       int64_t size = *dims[axis];
       auto clampi = [&](double v) {
+        if (std::isnan(v)) v = 0;
         int64_t i64 = v >= 9e18 ? size : v <= -9e18 ? 0 : static_cast<int64_t>(v);
         if (i64 < 0) i64 += size;
         return std::max<int64_t>(0, std::min<int64_t>(size, i64));
@@ -454,6 +514,10 @@ Status Lowering::node(const onnx::NodeProto& n) {
       return fail(n, "only zero padding is supported");
     if (pads.size() != 8 || pads[0] != 0 || pads[4] != 0)
       return fail(n, "pads must have 8 values with none on the batch axis");
+    for (double v : pads)
+      if (!(v >= 0 && v <= kMaxSide) || v != std::floor(v))
+        return fail(n, "pad " + std::to_string(v) + ": pads must be whole numbers in [0, " +
+                           std::to_string(kMaxSide) + "]");
     TensorDesc d = p_->tensors[x->tensor];
     Step st;
     st.op = StepOp::kPad;
@@ -462,7 +526,6 @@ Status Lowering::node(const onnx::NodeProto& n) {
     for (int a = 0; a < 3; ++a) {
       st.pad_before[a] = static_cast<int>(pads[1 + a]);
       st.pad_after[a] = static_cast<int>(pads[5 + a]);
-      if (st.pad_before[a] < 0 || st.pad_after[a] < 0) return fail(n, "negative pads");
     }
     d.c += st.pad_before[0] + st.pad_after[0];
     d.h += st.pad_before[1] + st.pad_after[1];
@@ -480,7 +543,7 @@ Status Lowering::node(const onnx::NodeProto& n) {
 
 Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
   Val* x = get(n.input(0));
-  Val* wv = n.input_size() > 1 ? get(n.input(1)) : nullptr;
+  Val* wv = get(n.input(1));
   if (x->kind != Val::kTensor || p_->tensors[x->tensor].kind != TensorKind::kU8)
     return fail(n, "the input is not quantized (the runtime runs quantized layers only)");
   if (!wv || wv->kind != Val::kWeight)
@@ -505,6 +568,7 @@ Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
       return fail(n, "alpha and beta must be 1");
     if (in.h != 1 || in.w != 1) return fail(n, "the input is not a vector");
     if (w.shape.size() != 2) return fail(n, "the weight is not a matrix");
+    if (in.border != 0) return fail(n, "the input is also read by a padded convolution");
     if (attr_int(n, "transB", 0) == 0) {  // [ic][oc] -> [oc][ic]
       int rows = static_cast<int>(w.shape[0]), cols = static_cast<int>(w.shape[1]);
       for (int r = 0; r < rows; ++r)
@@ -526,6 +590,21 @@ Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
     auto strides = attr_ints(n, "strides");
     auto pads = attr_ints(n, "pads");
     auto dil = attr_ints(n, "dilations");
+    if (L.kh > kMaxKernel || L.kw > kMaxKernel)
+      return fail(n, "kernel " + std::to_string(L.kh) + "x" + std::to_string(L.kw) +
+                         ": kernels up to " + std::to_string(kMaxKernel) + "x" +
+                         std::to_string(kMaxKernel) + " are supported");
+    if ((!strides.empty() && strides.size() != 2) || (!pads.empty() && pads.size() != 4) ||
+        (!dil.empty() && dil.size() != 2))
+      return fail(n, "strides, dilations and pads must have 2, 2 and 4 values (2-D)");
+    for (int64_t s : strides)
+      if (s < 1 || s > kMaxKernel)
+        return fail(n, "stride " + std::to_string(s) + ": must be in [1, " +
+                           std::to_string(kMaxKernel) + "]");
+    for (int i = 0; i < static_cast<int>(pads.size()); ++i)
+      if (pads[i] < 0 || pads[i] >= (i % 2 ? L.kw : L.kh))
+        return fail(n, "pad " + std::to_string(pads[i]) +
+                           ": pads must be non-negative and smaller than the kernel");
     for (int64_t d : dil)
       if (d != 1) return fail(n, "dilation " + std::to_string(d) + " is not supported");
     if (!strides.empty() && strides[0] != strides.back())
@@ -541,6 +620,9 @@ Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
       L.kind = ConvKind::kConv;
     } else if (group == in.c && ic == 1 && L.oc == in.c) {
       L.kind = ConvKind::kDwconv;
+      if (L.kh * L.kw > kMaxDwTaps)
+        return fail(n, "depthwise kernel " + std::to_string(L.kh) + "x" + std::to_string(L.kw) +
+                           ": at most " + std::to_string(kMaxDwTaps) + " taps are supported");
     } else {
       return fail(n, "group = " + std::to_string(group) +
                          ": only group 1 and depthwise convolutions are supported");
@@ -550,6 +632,10 @@ Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
     return fail(n, "weight has " + std::to_string(ic) + " input channels, the input " +
                        std::to_string(in.c));
   L.ic = in.c;
+  if (in.h + L.pad_top + L.pad_bottom < L.kh || in.w + L.pad_left + L.pad_right < L.kw)
+    return fail(n, "the " + std::to_string(L.kh) + "x" + std::to_string(L.kw) +
+                       " kernel is larger than the padded " + std::to_string(in.h) + "x" +
+                       std::to_string(in.w) + " input");
   L.oh = (in.h + L.pad_top + L.pad_bottom - L.kh) / L.stride + 1;
   L.ow = (in.w + L.pad_left + L.pad_right - L.kw) / L.stride + 1;
   in.border = std::max({in.border, L.pad_top, L.pad_left, L.pad_bottom, L.pad_right});

@@ -2,6 +2,7 @@
 // the Conv [-> Relu | Clip] -> QuantizeLinear fusion.
 #include "program.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -153,10 +154,13 @@ Status finish_program(Program* p, const std::string& path) {
     }
     if (next->op != StepOp::kRequantize) continue;
     TensorDesc& u = T[next->out];
+    // The clamp in output steps (bounded before the cast: a crafted clip may be huge).
+    auto steps_of = [&](double v) { return std::clamp(std::nearbyint(v / u.scale), -1e6, 1e6); };
     if (std::isfinite(lo))
-      u.lo = std::max<int>(u.lo, static_cast<int>(std::nearbyint(lo / u.scale)) + u.zp);
+      u.lo = std::max<int>(u.lo, static_cast<int>(steps_of(lo)) + u.zp);
     if (std::isfinite(hi))
-      u.hi = std::min<int>(u.hi, static_cast<int>(std::nearbyint(hi / u.scale)) + u.zp);
+      u.hi = std::min<int>(u.hi, static_cast<int>(steps_of(hi)) + u.zp);
+    if (u.lo > u.hi) return bad(st, "the clamp after this layer leaves no value");
     if (clip) clip->dead = true;
     next->dead = true;
     st.out = next->out;
@@ -167,7 +171,9 @@ Status finish_program(Program* p, const std::string& path) {
         T[st.out].kind != TensorKind::kI32)
       continue;
     const auto& readers = consumers[st.out];
-    if (readers.size() != 1 || S[readers[0]].op != StepOp::kClip || S[readers[0]].dead) continue;
+    if (readers.size() != 1 || S[readers[0]].op != StepOp::kClip || S[readers[0]].dead ||
+        S[readers[0]].out == output)  // the output is written raw, without a clamp
+      continue;
     Step& clip = S[readers[0]];
     if (!identity_scale(T[st.out].scale, T[clip.out].scale)) continue;
     st.lo = clip.lo, st.hi = clip.hi;
@@ -181,7 +187,16 @@ Status finish_program(Program* p, const std::string& path) {
     if (readers.size() != 1) continue;
     Step& next = S[readers[0]];
     if (next.dead || next.in0 != st.out) continue;
-    if (next.op == StepOp::kSlice && next.pad_before[0] == 0 && next.pad_after[0] == 0) {
+    auto steps_fit = [&] {
+      for (int a = 0; a < 3; ++a)
+        if (static_cast<int64_t>(next.slice_step[a]) * st.slice_step[a] > kMaxSide ||
+            st.slice_begin[a] + static_cast<int64_t>(next.slice_begin[a]) * st.slice_step[a] >
+                kMaxSide)
+          return false;
+      return true;
+    };
+    if (next.op == StepOp::kSlice && next.pad_before[0] == 0 && next.pad_after[0] == 0 &&
+        steps_fit()) {
       for (int a = 0; a < 3; ++a) {
         next.slice_begin[a] = st.slice_begin[a] + next.slice_begin[a] * st.slice_step[a];
         next.slice_step[a] *= st.slice_step[a];
@@ -287,6 +302,11 @@ Status finish_program(Program* p, const std::string& path) {
       }
     }
   }
+  // A fully connected layer reads its input as rows without borders.
+  for (const Step& st : S)
+    if (!st.dead && st.op == StepOp::kConv && st.conv->kind == ConvKind::kFc &&
+        T[st.in0].border != 0)
+      return bad(st, "the input of this fully connected layer is also read by a padded conv");
   const TensorDesc& o = T[output];
   if (o.h != 1 || o.w != 1)
     return Status{StatusCode::kUnsupported,

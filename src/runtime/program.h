@@ -13,6 +13,12 @@
 
 namespace mpq::runtime {
 
+// Limits a file must respect (the loader says so otherwise): no real CNN comes near them, and a
+// crafted file cannot make the runtime allocate without bound.
+inline constexpr int kMaxSide = 1 << 16;  // channels, height or width of any map
+inline constexpr int kMaxKernel = 16;     // kernel side and stride
+inline constexpr int kMaxDwTaps = 64;     // depthwise kernel taps (the AVX-512 kernel's table)
+
 enum class TensorKind { kU8, kI32 };
 
 struct TensorDesc {

@@ -22,11 +22,14 @@ class Buffer {
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   ~Buffer() { std::free(data_); }
-  void resize(size_t bytes) {
-    if (bytes <= size_) return;
+  // False when the memory cannot be had (the buffer is then empty).
+  bool resize(size_t bytes) {
+    if (bytes <= size_) return true;
     std::free(data_);
     size_ = (bytes + 63) / 64 * 64;
     data_ = static_cast<uint8_t*>(std::aligned_alloc(64, size_));
+    if (!data_) size_ = 0;
+    return data_ != nullptr;
   }
   uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
@@ -147,21 +150,30 @@ struct Model::Impl {
   std::vector<std::vector<double>> thread_seconds;
   size_t scratch_bytes = 64;
 
-  void allocate(Workspace& ws, int n);
+  bool allocate(Workspace& ws, int n);
+  int64_t activation_bytes() const {  // per image
+    int64_t bytes = 0;
+    for (int64_t b : plan.slot_bytes) bytes += b;
+    return bytes;
+  }
+  Status load(const std::string& path, const Options& options);
+  Status run(const float* input, int n, float* output);
   void run_steps(const float* input, int n, float* output, Workspace& ws, int threads,
                  std::vector<double>* seconds);
   void run_step(const Step& st, const float* input, int n, Workspace& ws, int threads);
   void conv(const Step& st, int n, Workspace& ws, int threads);
 };
 
-void Model::Impl::allocate(Workspace& ws, int n) {
-  if (n <= ws.batch) return;
-  ws.batch = n;
+// Buffers for n images; false (and nothing usable) when the memory cannot be had.
+bool Model::Impl::allocate(Workspace& ws, int n) {
+  if (n <= ws.batch) return true;
+  ws.batch = 0;
   ws.slots.resize(plan.slot_bytes.size());
   for (size_t i = 0; i < ws.slots.size(); ++i) {
     if (!ws.slots[i]) ws.slots[i] = std::make_unique<Buffer>();
-    ws.slots[i]->resize(static_cast<size_t>(plan.slot_bytes[i]) * n + 64);
+    if (!ws.slots[i]->resize(static_cast<size_t>(plan.slot_bytes[i]) * n + 64)) return false;
   }
+  ws.batch = n;
   ws.data.assign(p.tensors.size(), nullptr);
   for (size_t t = 0; t < p.tensors.size(); ++t) {
     if (plan.slot[t] < 0) continue;
@@ -170,6 +182,7 @@ void Model::Impl::allocate(Workspace& ws, int n) {
     if (d.kind == TensorKind::kU8 && !plan.refill[t])  // borders and padding stay zp
       std::fill_n(ws.data[t], static_cast<size_t>(tensor_bytes(d)) * n, static_cast<uint8_t>(d.zp));
   }
+  return true;
 }
 
 void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
@@ -393,6 +406,21 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
+// Nothing but a Status leaves the API: what the standard library throws (out of memory, a
+// length error) becomes one.
+template <typename F>
+Status guarded(const std::string& what, F&& f) {
+  try {
+    return f();
+  } catch (const std::bad_alloc&) {
+    return {StatusCode::kOutOfMemory, what + ": out of memory"};
+  } catch (const std::exception& e) {
+    return {StatusCode::kBadFile, what + ": " + e.what()};
+  } catch (...) {
+    return {StatusCode::kBadFile, what + ": unexpected error"};
+  }
+}
+
 Status Model::load(const std::string& path, const Options& options, std::unique_ptr<Model>* out) {
   if (options.threads < 1)
     return {StatusCode::kInvalidArgument,
@@ -401,16 +429,23 @@ Status Model::load(const std::string& path, const Options& options, std::unique_
   if (!isa_supported(isa))
     return {StatusCode::kUnsupported,
             std::string("this CPU does not run the ") + isa_name(isa) + " kernels"};
-  auto impl = std::make_unique<Impl>();
-  if (Status s = load_program(path, &impl->p); !s.ok()) return s;
-  impl->options = options;
-  impl->isa = isa;
-  impl->k = &kernels_for(isa);
-  Program& p = impl->p;
-  impl->plan = plan_buffers(p, options.reuse_buffers);
-  impl->spaces.resize(options.threads);
-  for (int t = 0; t < options.threads; ++t) impl->spaces[t].scratch_base = t;
-  impl->thread_seconds.resize(options.threads);
+  return guarded(path, [&]() -> Status {
+    auto impl = std::make_unique<Impl>();
+    impl->isa = isa;
+    if (Status s = impl->load(path, options); !s.ok()) return s;
+    out->reset(new Model(std::move(impl)));
+    return Status::Ok();
+  });
+}
+
+Status Model::Impl::load(const std::string& path, const Options& opts) {
+  if (Status s = load_program(path, &p); !s.ok()) return s;
+  options = opts;
+  k = &kernels_for(isa);
+  plan = plan_buffers(p, options.reuse_buffers);
+  spaces.resize(options.threads);
+  for (int t = 0; t < options.threads; ++t) spaces[t].scratch_base = t;
+  thread_seconds.resize(options.threads);
   for (const Step& st : p.steps) {
     if (st.dead) continue;
     StepInfo si;
@@ -446,24 +481,24 @@ Status Model::load(const std::string& path, const Options& options, std::unique_
         size_t need = L.kind == ConvKind::kDwconv
                           ? static_cast<size_t>(L.kh * L.kw + 1) * ((L.oc + 63) / 64 * 64) * 4
                           : static_cast<size_t>(L.kh) * L.kw * L.icp * 64;
-        impl->scratch_bytes = std::max(impl->scratch_bytes, need);
+        scratch_bytes = std::max(scratch_bytes, need);
         break;
       }
     }
-    impl->info.push_back(si);
+    info.push_back(si);
   }
-  impl->seconds.assign(impl->info.size(), 0.0);
+  seconds.assign(info.size(), 0.0);
   for (int t = 0; t < options.threads; ++t) {
-    impl->scratch.push_back(std::make_unique<Buffer>());
-    impl->scratch.back()->resize(impl->scratch_bytes);
+    scratch.push_back(std::make_unique<Buffer>());
+    if (!scratch.back()->resize(scratch_bytes))
+      return {StatusCode::kOutOfMemory, path + ": out of memory for the kernels' scratch"};
   }
-  out->reset(new Model(std::move(impl)));
   return Status::Ok();
 }
 
+// ws holds buffers for n images (allocate).
 void Model::Impl::run_steps(const float* input, int n, float* output, Workspace& ws, int threads,
                             std::vector<double>* seconds) {
-  allocate(ws, n);
   size_t i = 0;
   for (const Step& st : p.steps) {
     if (st.dead) continue;
@@ -492,17 +527,31 @@ void Model::Impl::run_steps(const float* input, int n, float* output, Workspace&
 Status Model::run(const float* input, int n, float* output) {
   if (n < 1)
     return {StatusCode::kInvalidArgument, "run: n = " + std::to_string(n) + ": must be >= 1"};
-  Impl& m = *impl_;
+  return guarded("run", [&] { return impl_->run(input, n, output); });
+}
+
+Status Model::Impl::run(const float* input, int n, float* output) {
+  Impl& m = *this;
   const int threads = m.options.threads;
   const int64_t image = static_cast<int64_t>(m.p.in_c) * m.p.in_h * m.p.in_w;
   const int classes = m.p.tensors[m.p.output].c;
+  auto no_memory = [&](int images) {
+    return Status{StatusCode::kOutOfMemory,
+                  "run: out of memory for the activations of " + std::to_string(images) +
+                      " images (" + std::to_string(activation_bytes()) +
+                      " bytes each); run fewer at a time"};
+  };
   if (threads == 1 || n < 2 * threads) {  // one stream, every step split over the cores
+    if (!m.allocate(m.spaces[0], n)) return no_memory(n);
     m.run_steps(input, n, output, m.spaces[0], threads, m.profiling ? &m.seconds : nullptr);
     return Status::Ok();
   }
   // Large batches: each thread runs the whole network on its own sub-batches of kSubBatch
-  // images, so tensors stay in its cache and no step waits for the other core.
+  // images, so tensors stay in its cache and no step waits for the other core. Buffers are
+  // allocated first: nothing may fail inside the parallel region.
   constexpr int kSubBatch = 8;
+  for (Workspace& ws : m.spaces)
+    if (!m.allocate(ws, std::min(n, kSubBatch))) return no_memory(std::min(n, kSubBatch));
   const int chunks = (n + kSubBatch - 1) / kSubBatch;
   if (m.profiling)
     for (auto& s : m.thread_seconds) s.assign(m.seconds.size(), 0.0);
@@ -552,6 +601,7 @@ Isa Model::isa() const { return impl_->isa; }
 int Model::threads() const { return impl_->options.threads; }
 const std::vector<StepInfo>& Model::steps() const { return impl_->info; }
 int64_t Model::weight_bytes() const { return impl_->p.weight_bytes; }
+int64_t Model::activation_bytes_per_image() const { return impl_->activation_bytes(); }
 int64_t Model::buffer_bytes() const {
   int64_t bytes = 0;
   for (const Workspace& ws : impl_->spaces)

@@ -11,7 +11,13 @@ namespace {
 using Ints = std::vector<int64_t>;
 
 at::Tensor run_via_onnx(ir::Graph g, const at::Tensor& x) {
-  ir::Graph imported = import::parse_onnx(export_::to_onnx_bytes(g), "test.onnx", ".");
+  const std::string bytes = export_::to_onnx_bytes(g);
+  // MPQ_DUMP_ONNX=DIR keeps every graph these tests build: seeds for tests/fuzz's importer.
+  if (const char* dir = std::getenv("MPQ_DUMP_ONNX")) {
+    static int count = 0;
+    std::ofstream(fmt::format("{}/op_{:02d}.onnx", dir, count++), std::ios::binary) << bytes;
+  }
+  ir::Graph imported = import::parse_onnx(bytes, "test.onnx", ".");
   return exec::Executor(imported).forward(x);
 }
 

@@ -29,6 +29,7 @@
 #include "mpq/exec/executor.h"
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
+#include "mpq/pipeline/compress_state.h"
 #include "mpq/quant/observer.h"
 #include "mpq/quant/rounding.h"
 #include "report.h"
@@ -126,20 +127,13 @@ class State {
           fmt::format("--resume: {} has no compress.json yet; starting from the beginning", dir_));
       return;
     }
-    json old = json::parse(read_file(path, "compress state"), nullptr, false);
-    MPQ_CHECK(!old.is_discarded() && old.contains("config") && old.contains("stages"),
-              ErrorCode::kBadFile,
-              "--resume: {} is not a compress state file; rerun without "
-              "--resume",
-              path);
-    for (const auto& [key, value] : config.items()) {
-      MPQ_CHECK(old["config"].contains(key) && old["config"][key] == value,
-                ErrorCode::kInvalidArgument,
-                "--resume: {} was made with {} = {}, this run has {}: rerun without --resume, "
-                "or write to another -o",
-                dir_, key, old["config"].value(key, json()).dump(), value.dump());
-    }
-    state_["stages"] = old["stages"];
+    pipeline::CompressState old =
+        pipeline::parse_compress_state(read_file(path, "compress state"), "--resume: " + path);
+    std::string difference = pipeline::config_difference(old.config, config);
+    MPQ_CHECK(difference.empty(), ErrorCode::kInvalidArgument,
+              "--resume: {} was made with {}: rerun without --resume, or write to another -o",
+              dir_, difference);
+    state_["stages"] = old.stages;
     resuming_ = true;
   }
 

@@ -21,7 +21,7 @@
 
 namespace mpq::runtime {
 
-enum class StatusCode { kOk = 0, kBadFile, kUnsupported, kInvalidArgument };
+enum class StatusCode { kOk = 0, kBadFile, kUnsupported, kInvalidArgument, kOutOfMemory };
 
 struct Status {
   StatusCode code = StatusCode::kOk;
@@ -84,6 +84,9 @@ class Model {
   // Bytes held for weights (bit-packed, as in the file), and for activations and scratch at the
   // largest batch run so far.
   int64_t weight_bytes() const;
+  // Activation buffers one image needs (run(n) takes about n times this, or 8 times per thread
+  // for large batches).
+  int64_t activation_bytes_per_image() const;
   int64_t buffer_bytes() const;
   // With profiling on, run() adds each step's wall time (seconds) into step_seconds().
   void set_profiling(bool on);

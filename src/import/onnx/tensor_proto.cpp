@@ -1,5 +1,7 @@
 #include "tensor_proto.h"
 
+#include <fmt/ranges.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -10,10 +12,36 @@
 namespace mpq::import {
 namespace {
 
+// The element count of `dims` (checked non-negative); an error past 2^40 elements, which no
+// file can hold and whose product would overflow.
+int64_t element_count(at::IntArrayRef dims, const std::string& where) {
+  constexpr int64_t kMax = int64_t{1} << 40;
+  int64_t numel = 1;
+  for (int64_t d : dims) {
+    MPQ_CHECK(d == 0 || numel <= kMax / d, ErrorCode::kBadFile,
+              "{}: shape [{}] has more than 2^40 elements", where, fmt::join(dims, ", "));
+    numel *= d;
+  }
+  return numel;
+}
+
+// An external-data entry's offset or length: a non-negative decimal integer.
+int64_t external_int(const std::string& key, const std::string& value, const std::string& where) {
+  int64_t v = -1;
+  try {
+    size_t used = 0;
+    v = std::stoll(value, &used);
+    if (used != value.size()) v = -1;
+  } catch (const std::exception&) {
+  }
+  MPQ_CHECK(v >= 0, ErrorCode::kBadFile,
+            "{}: external data '{}' = '{}': must be a non-negative integer", where, key, value);
+  return v;
+}
+
 at::Tensor from_bytes(const char* data, size_t size, at::IntArrayRef dims, at::ScalarType type,
                       const std::string& where) {
-  int64_t numel = 1;
-  for (int64_t d : dims) numel *= d;
+  const int64_t numel = element_count(dims, where);
   size_t expected = static_cast<size_t>(numel) * c10::elementSize(type);
   MPQ_CHECK(size == expected, ErrorCode::kBadFile,
             "{}: holds {} bytes of data but its shape needs {} (truncated file?)", where, size,
@@ -26,8 +54,7 @@ at::Tensor from_bytes(const char* data, size_t size, at::IntArrayRef dims, at::S
 template <typename Field>
 at::Tensor from_field(const Field& field, at::IntArrayRef dims, at::ScalarType field_type,
                       at::ScalarType type, const std::string& where) {
-  int64_t numel = 1;
-  for (int64_t d : dims) numel *= d;
+  const int64_t numel = element_count(dims, where);
   MPQ_CHECK(field.size() == numel, ErrorCode::kBadFile,
             "{}: holds {} values but its shape needs {}", where, field.size(), numel);
   at::Tensor t = at::empty({numel}, at::TensorOptions().dtype(field_type));
@@ -52,20 +79,34 @@ at::Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& wher
     int64_t offset = 0, length = -1;
     for (const auto& kv : p.external_data()) {
       if (kv.key() == "location") location = kv.value();
-      if (kv.key() == "offset") offset = std::stoll(kv.value());
-      if (kv.key() == "length") length = std::stoll(kv.value());
+      if (kv.key() == "offset") offset = external_int("offset", kv.value(), where);
+      if (kv.key() == "length") length = external_int("length", kv.value(), where);
     }
     MPQ_CHECK(!location.empty(), ErrorCode::kBadFile,
               "{}: external data without a 'location' entry", where);
-    std::filesystem::path file = std::filesystem::path(base_dir) / location;
+    // ONNX's rule: a relative path inside the model's folder.
+    const std::filesystem::path relative(location);
+    bool inside = relative.is_relative();
+    for (const auto& part : relative) inside = inside && part != "..";
+    MPQ_CHECK(inside, ErrorCode::kBadFile,
+              "{}: external data location '{}' must be a path inside the model's folder", where,
+              location);
+    std::filesystem::path file = std::filesystem::path(base_dir) / relative;
     MPQ_CHECK(std::filesystem::exists(file), ErrorCode::kBadFile,
               "{}: external data file '{}' is missing (it must sit beside the model)", where,
               file.string());
+    MPQ_CHECK(std::filesystem::is_regular_file(file), ErrorCode::kBadFile,
+              "{}: external data '{}' is not a regular file", where, file.string());
     std::ifstream in(file, std::ios::binary);
     in.seekg(0, std::ios::end);
     int64_t file_size = in.tellg();
+    MPQ_CHECK(in.good() && file_size >= 0, ErrorCode::kBadFile,
+              "{}: cannot read external data file '{}'", where, file.string());
+    MPQ_CHECK(offset <= file_size, ErrorCode::kBadFile,
+              "{}: external data '{}' has {} bytes, needs offset {}", where, file.string(),
+              file_size, offset);
     if (length < 0) length = file_size - offset;
-    MPQ_CHECK(offset >= 0 && offset + length <= file_size, ErrorCode::kBadFile,
+    MPQ_CHECK(length <= file_size - offset, ErrorCode::kBadFile,
               "{}: external data '{}' has {} bytes, needs offset {} + length {}", where,
               file.string(), file_size, offset, length);
     std::string bytes(static_cast<size_t>(length), '\0');
