@@ -57,7 +57,7 @@ BitPlan parse_bit_plan(const std::string& text, const std::string& source) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // a syntax error or a number out of range
     std::string what = e.what();
     fail(ErrorCode::kBadFile, "{}: not valid JSON: {}", source, what.substr(what.find(']') + 2));
   }

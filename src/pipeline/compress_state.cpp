@@ -6,7 +6,12 @@ namespace mpq::pipeline {
 
 CompressState parse_compress_state(const std::string& text, const std::string& source) {
   using nlohmann::json;
-  json j = json::parse(text, nullptr, false);
+  json j;
+  try {
+    j = json::parse(text, nullptr, false);
+  } catch (const json::exception&) {  // a number out of range throws even so
+    j = json(json::value_t::discarded);
+  }
   auto not_state = [&](const std::string& why) {
     fail(ErrorCode::kBadFile, "{} is not a compress state file; rerun without --resume ({})",
          source, why);

@@ -40,10 +40,11 @@ struct Const {
 // kMaxElements (no real layer or map comes near it; a crafted file must not make us allocate).
 constexpr int64_t kMaxElements = int64_t{1} << 28;
 int64_t element_count(const std::vector<int64_t>& dims) {
-  int64_t n = 1;
+  int64_t n = 1, nonzero = 1;  // a zero dimension does not excuse a huge one beside it
   for (int64_t d : dims) {
-    if (d < 0 || (d > 0 && n > kMaxElements / d)) return -1;
+    if (d < 0 || d > kMaxElements || (d > 0 && nonzero > kMaxElements / d)) return -1;
     n *= d;
+    if (d > 0) nonzero *= d;
   }
   return n;
 }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "mpq/core/error.h"  // one_line (header only)
 #include "program.h"
 
 namespace mpq::runtime {
@@ -411,11 +412,13 @@ Model::~Model() = default;
 template <typename F>
 Status guarded(const std::string& what, F&& f) {
   try {
-    return f();
+    Status s = f();
+    s.message = one_line(s.message);  // names from the file may hold newlines
+    return s;
   } catch (const std::bad_alloc&) {
     return {StatusCode::kOutOfMemory, what + ": out of memory"};
   } catch (const std::exception& e) {
-    return {StatusCode::kBadFile, what + ": " + e.what()};
+    return {StatusCode::kBadFile, one_line(what + ": " + e.what())};
   } catch (...) {
     return {StatusCode::kBadFile, what + ": unexpected error"};
   }

@@ -83,7 +83,7 @@ Report load_report(const std::string& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(path, "sensitivity report"));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a syntax error or a number out of range
     fail(ErrorCode::kBadFile, "{}: not valid JSON: {}", path, e.what());
   }
   return report_from_json(j, path);

@@ -79,6 +79,10 @@ TEST(BitPlan, RejectsMalformedPlansInOneLine) {
        {check("{"), check(R"({"layers":[{"name":"conv1","w_bits":4},)" + ok_rest)})
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   EXPECT_EQ(check(R"({"layers":[{"name":"conv1","w_bits":32,"a_bits":16},)" + ok_rest), "");
+  // Found by fuzzing: a number too large for a double was an uncaught json exception.
+  EXPECT_NE(check(R"({"layers":[{"name":"conv1","w_bits":1e99999,"a_bits":8},)" + ok_rest)
+                .find("p.json: not valid JSON"),
+            std::string::npos);
 }
 
 TEST(BitPlan, ValidWidths) {

@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "data/readers.h"
 #include "mpq/core/error.h"
 #include "mpq/data/dataset.h"
 #include "mpq/eval/evaluate.h"
@@ -115,6 +116,45 @@ TEST(Idx, ReadsGzippedImagesAndLabels) {
         data::parse_spec("idx:" + (dir / "bad.gz").string() + "," + (dir / "lbl.gz").string()));
   });
   EXPECT_NE(msg.find("not an IDX image file"), std::string::npos) << msg;
+}
+
+void write_jpeg(const std::string& path, int w, int h);
+
+TEST(Idx, HeaderCountsWhoseProductOverflowAreNamed) {
+  // Found by fuzzing: 2^32-1 images of 2^32-1 x 2^32-1 overflowed the size check (signed).
+  auto dir = test::temp_dir("idx_overflow");
+  write_gz(dir / "img.gz", be32(0x803) + be32(0xffffffff) + be32(0xffffffff) + be32(0xffffffff));
+  write_gz(dir / "lbl.gz", be32(0x801) + be32(0));
+  std::string msg = error_of([&] {
+    data::open_dataset(
+        data::parse_spec("idx:" + (dir / "img.gz").string() + "," + (dir / "lbl.gz").string()));
+  });
+  EXPECT_NE(msg.find("header says 4294967295 images of 4294967295x4294967295"), std::string::npos)
+      << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+}
+
+TEST(Files, ADeviceIsNotReadAsAFile) {
+  // /dev/zero would be read forever.
+  std::string msg = error_of([] { data::open_dataset(data::parse_spec("cifar10:/dev/zero")); });
+  EXPECT_NE(msg.find("/dev/zero: is not a regular file"), std::string::npos) << msg;
+}
+
+TEST(ImageFolder, AJpegLargerThanTheLimitIsAnErrorNotAnAllocation) {
+  // A 65000 x 65000 header (12.7 GB decoded) with nothing after it.
+  auto dir = test::temp_dir("jpeg_huge");
+  write_jpeg((dir / "small.jpg").string(), 16, 16);
+  std::ifstream in(dir / "small.jpg", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  // The SOF0 marker (FF C0): length(2) precision(1) height(2) width(2).
+  size_t sof = bytes.find("\xff\xc0");
+  ASSERT_NE(sof, std::string::npos);
+  bytes[sof + 5] = bytes[sof + 7] = static_cast<char>(0xfd);
+  bytes[sof + 6] = bytes[sof + 8] = static_cast<char>(0xe8);
+  std::string msg = error_of([&] { data::decode_jpeg(bytes, "huge.jpg"); });
+  EXPECT_NE(msg.find("huge.jpg: cannot decode JPEG: 65000x65000 pixels is larger than"),
+            std::string::npos)
+      << msg;
 }
 
 void write_jpeg(const std::string& path, int w, int h) {

@@ -69,10 +69,11 @@ void mutate_attribute(onnx::NodeProto* n, std::mt19937_64& rng) {
     }
     return;
   }
-  onnx::AttributeProto* a = n->mutable_attribute(rng() % n->attribute_size());
+  const int index = static_cast<int>(rng() % n->attribute_size());
+  onnx::AttributeProto* a = n->mutable_attribute(index);
   switch (rng() % 5) {
     case 0:
-      n->mutable_attribute()->DeleteSubrange(static_cast<int>(a - n->mutable_attribute(0)), 1);
+      n->mutable_attribute()->DeleteSubrange(index, 1);
       return;
     case 1:
       a->set_i(kInts[rng() % std::size(kInts)]);

@@ -79,8 +79,10 @@ TEST(BadOnnx, InitializerReferencedButMissing) {
   expect_error(dir / "noinit.onnx", {"noinit.onnx", "bias_that_was_dropped", "node 'act'"});
 }
 
-TEST(BadOnnx, ExternalDataAbsent) {
-  auto dir = test::temp_dir("bad_onnx");
+// The Relu model made an Add of a 4-float initializer 'w' stored as external data with these
+// entries (location, offset, length).
+onnx::ModelProto with_external_weight(
+    const std::vector<std::pair<std::string, std::string>>& entries) {
   onnx::ModelProto m = relu_model();
   auto* g = m.mutable_graph();
   g->mutable_node(0)->set_op_type("Add");
@@ -90,14 +92,68 @@ TEST(BadOnnx, ExternalDataAbsent) {
   t->set_data_type(onnx::TensorProto::FLOAT);
   t->add_dims(4);
   t->set_data_location(onnx::TensorProto::EXTERNAL);
-  auto* kv = t->add_external_data();
-  kv->set_key("location");
-  kv->set_value("weights.bin");
-  write(dir / "ext.onnx", m.SerializeAsString());
+  for (const auto& [key, value] : entries) {
+    auto* kv = t->add_external_data();
+    kv->set_key(key);
+    kv->set_value(value);
+  }
+  return m;
+}
+
+TEST(BadOnnx, ExternalDataAbsent) {
+  auto dir = test::temp_dir("bad_onnx");
+  write(dir / "ext.onnx",
+        with_external_weight({{"location", "weights.bin"}}).SerializeAsString());
   expect_error(dir / "ext.onnx", {"initializer 'w'", "weights.bin", "missing"});
   // With the file present (16 bytes = 4 floats) the same model loads.
   write(dir / "weights.bin", std::string(16, '\0'));
   EXPECT_NO_THROW(import::load_onnx(dir / "ext.onnx"));
+}
+
+TEST(BadOnnx, ExternalDataOutsideTheModelFolderOrNotAFile) {
+  // Found by fuzzing: external data may not climb out of the model's folder or name a device
+  // (reading /dev/zero never ends); offsets must be numbers (std::stoll used to throw).
+  auto dir = test::temp_dir("bad_onnx_ext");
+  write(dir / "weights.bin", std::string(16, '\0'));
+  auto expect = [&](std::vector<std::pair<std::string, std::string>> entries,
+                    std::vector<std::string> needles) {
+    write(dir / "ext.onnx", with_external_weight(entries).SerializeAsString());
+    expect_error(dir / "ext.onnx", needles);
+  };
+  expect({{"location", "../weights.bin"}},
+         {"initializer 'w'", "'../weights.bin'", "inside the model's folder"});
+  expect({{"location", "/dev/zero"}}, {"'/dev/zero'", "inside the model's folder"});
+  expect({{"location", "weights.bin"}, {"offset", "12abc"}},
+         {"'offset' = '12abc'", "non-negative integer"});
+  expect({{"location", "weights.bin"}, {"length", "99999999999999999999999"}},
+         {"'length'", "non-negative integer"});
+  expect({{"location", "weights.bin"}, {"offset", "9223372036854775807"}},
+         {"needs offset 9223372036854775807"});
+}
+
+TEST(BadOnnx, ShapesWhoseElementCountOverflowAndNamesWithNewlines) {
+  auto dir = test::temp_dir("bad_onnx_shape");
+  onnx::ModelProto m = relu_model();
+  auto* g = m.mutable_graph();
+  g->mutable_node(0)->set_op_type("Add");
+  g->mutable_node(0)->add_input("w");
+  auto* t = g->add_initializer();
+  t->set_name("w");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  for (int i = 0; i < 4; ++i) t->add_dims(int64_t{1} << 20);  // 2^80 elements
+  t->set_raw_data(std::string(16, '\0'));
+  write(dir / "huge.onnx", m.SerializeAsString());
+  expect_error(dir / "huge.onnx", {"initializer 'w'", "more than 2^40 elements"});
+  // A node reading a value whose name holds a newline: the error escapes it.
+  m = relu_model();
+  m.mutable_graph()->mutable_node(0)->set_input(0, "a\nb");
+  write(dir / "newline.onnx", m.SerializeAsString());
+  expect_error(dir / "newline.onnx", {"'a\\nb'"});
+  // An op without the inputs it needs.
+  m = relu_model();
+  m.mutable_graph()->mutable_node(0)->set_op_type("Add");
+  write(dir / "arity.onnx", m.SerializeAsString());
+  expect_error(dir / "arity.onnx", {"node 'act'", "input 1 is missing (Add needs 2)"});
 }
 
 TEST(BadOnnx, NonFiniteWeights) {

@@ -19,9 +19,32 @@ enum class ErrorCode {
   kInternal = 5,
 };
 
+// `text` with control characters escaped (\n, \t, \xNN): names read from a file (a node, a
+// tensor, a CSV field) may hold anything, and an error stays one line whatever they hold.
+inline std::string one_line(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c != 0x7f) {
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  Error(ErrorCode code, const std::string& message)
+      : std::runtime_error(one_line(message)), code_(code) {}
   ErrorCode code() const { return code_; }
 
  private:

@@ -41,6 +41,9 @@ class OpDef {
   virtual ~OpDef() = default;
   // Import-time validation; throws mpq::Error naming the node.
   virtual void check(const ir::Node& /*node*/, const ir::Graph& /*graph*/) const {}
+  // How many leading inputs the op cannot do without (present and non-empty); the importer
+  // rejects a node with fewer, so kernels may read them unchecked.
+  virtual int required_inputs() const { return 1; }
   virtual Kernel prepare(const PrepareContext& ctx) const = 0;
 };
 

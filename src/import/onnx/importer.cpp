@@ -43,8 +43,10 @@ std::vector<int64_t> declared_shape(const onnx::ValueInfoProto& info) {
 
 }  // namespace
 
-ir::Graph parse_onnx(const std::string& bytes, const std::string& source,
-                     const std::string& base_dir, const ImportOptions& options) {
+namespace {
+
+ir::Graph parse(const std::string& bytes, const std::string& source, const std::string& base_dir,
+                const ImportOptions& options) {
   onnx::ModelProto model;
   MPQ_CHECK(model.ParseFromString(bytes), ErrorCode::kBadFile,
             "{}: not a valid ONNX model (the protobuf does not parse: truncated, or not ONNX)",
@@ -95,8 +97,16 @@ ir::Graph parse_onnx(const std::string& bytes, const std::string& source,
     for (const auto& out : n.output()) node.outputs.push_back(graph.add_value(out));
     for (const auto& a : n.attribute())
       node.attrs[a.name()] = convert_attribute(a, where, base_dir);
+    auto def = Registry<exec::OpDef>::create(node.op, "op");
+    const int required = def->required_inputs();
+    for (int k = 0; k < required; ++k)
+      MPQ_CHECK(k < static_cast<int>(node.inputs.size()) && node.inputs[k] >= 0,
+                ErrorCode::kBadFile, "{}: input {} is missing ({} needs {})", where, k, node.op,
+                required);
+    MPQ_CHECK(n.output_size() > 0 && !n.output(0).empty(), ErrorCode::kBadFile,
+              "{}: the node has no output", where);
     try {
-      Registry<exec::OpDef>::create(node.op, "op")->check(node, graph);
+      def->check(node, graph);
     } catch (const Error& e) {
       throw Error(e.code(), fmt::format("{}: {}", source, e.what()));
     }
@@ -118,6 +128,19 @@ ir::Graph parse_onnx(const std::string& bytes, const std::string& source,
   }
   graph.remove_dead();
   return graph;
+}
+
+}  // namespace
+
+ir::Graph parse_onnx(const std::string& bytes, const std::string& source,
+                     const std::string& base_dir, const ImportOptions& options) {
+  try {
+    return parse(bytes, source, base_dir, options);
+  } catch (const c10::Error& e) {  // an ATen check the importer's own checks did not foresee
+    std::string what = e.what_without_backtrace();
+    fail(ErrorCode::kBadFile, "{}: not a model mpq can read: {}", source,
+         what.substr(0, what.find('\n')));
+  }
 }
 
 ir::Graph load_onnx(const std::string& path, const ImportOptions& options) {

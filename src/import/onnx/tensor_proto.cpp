@@ -16,11 +16,12 @@ namespace {
 // file can hold and whose product would overflow.
 int64_t element_count(at::IntArrayRef dims, const std::string& where) {
   constexpr int64_t kMax = int64_t{1} << 40;
-  int64_t numel = 1;
+  int64_t numel = 1, nonzero = 1;  // a zero dimension does not excuse a huge one beside it
   for (int64_t d : dims) {
-    MPQ_CHECK(d == 0 || numel <= kMax / d, ErrorCode::kBadFile,
+    MPQ_CHECK(d <= kMax && (d == 0 || nonzero <= kMax / d), ErrorCode::kBadFile,
               "{}: shape [{}] has more than 2^40 elements", where, fmt::join(dims, ", "));
     numel *= d;
+    if (d > 0) nonzero *= d;
   }
   return numel;
 }

@@ -6,6 +6,7 @@ namespace {
 
 class Add : public OpDef {
  public:
+  int required_inputs() const override { return 2; }
   Kernel prepare(const PrepareContext&) const override {
     return [](const Tensors& in, Tensors& out) {
       out[0] = reusable(in[0]) && in[0].sizes() == at::infer_size(in[0].sizes(), in[1].sizes()) &&

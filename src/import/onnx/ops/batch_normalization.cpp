@@ -9,6 +9,7 @@ namespace {
 
 class BatchNormalization : public OpDef {
  public:
+  int required_inputs() const override { return 5; }
   void check(const ir::Node& node, const ir::Graph&) const override {
     MPQ_CHECK(node.inputs.size() == 5, ErrorCode::kBadFile,
               "{}: needs 5 inputs (X, scale, B, mean, var), got {}", node.where(),

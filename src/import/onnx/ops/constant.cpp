@@ -20,6 +20,7 @@ at::Tensor constant_value(const ir::Node& n) {
 
 class Constant : public OpDef {
  public:
+  int required_inputs() const override { return 0; }
   void check(const ir::Node& node, const ir::Graph&) const override { constant_value(node); }
   Kernel prepare(const PrepareContext& ctx) const override {
     at::Tensor value = constant_value(ctx.node);

@@ -39,6 +39,7 @@ class WeightCache {
 
 class Conv : public OpDef {
  public:
+  int required_inputs() const override { return 2; }
   void check(const ir::Node& node, const ir::Graph&) const override {
     check_auto_pad(node);
     MPQ_CHECK(node.attr_int("group", 1) >= 1, ErrorCode::kBadFile,

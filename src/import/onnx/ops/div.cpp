@@ -6,6 +6,7 @@ namespace {
 
 class Div : public OpDef {
  public:
+  int required_inputs() const override { return 2; }
   Kernel prepare(const PrepareContext&) const override {
     return [](const Tensors& in, Tensors& out) {
       out[0] = at::isIntegralType(in[0].scalar_type(), false) &&

@@ -7,6 +7,7 @@ namespace {
 
 class Gather : public OpDef {
  public:
+  int required_inputs() const override { return 2; }
   Kernel prepare(const PrepareContext& ctx) const override {
     int64_t axis = ctx.node.attr_int("axis", 0);
     return [axis](const Tensors& in, Tensors& out) {

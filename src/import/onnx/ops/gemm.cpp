@@ -7,6 +7,7 @@ namespace {
 
 class Gemm : public OpDef {
  public:
+  int required_inputs() const override { return 2; }
   Kernel prepare(const PrepareContext& ctx) const override {
     const ir::Node& n = ctx.node;
     bool ta = n.attr_int("transA", 0) != 0, tb = n.attr_int("transB", 0) != 0;

@@ -6,6 +6,7 @@ namespace {
 
 class Mul : public OpDef {
  public:
+  int required_inputs() const override { return 2; }
   Kernel prepare(const PrepareContext&) const override {
     return [](const Tensors& in, Tensors& out) { out[0] = at::mul(in[0], in[1]); };
   }

@@ -15,6 +15,7 @@ at::Tensor broadcast_along(const at::Tensor& p, int64_t axis, int64_t dim) {
 
 class QuantizeLinear : public OpDef {
  public:
+  int required_inputs() const override { return 2; }
   Kernel prepare(const PrepareContext& ctx) const override {
     int64_t axis = ctx.node.attr_int("axis", 1);
     bool has_zp = ctx.has_input(2);
@@ -32,6 +33,7 @@ class QuantizeLinear : public OpDef {
 
 class DequantizeLinear : public OpDef {
  public:
+  int required_inputs() const override { return 2; }
   Kernel prepare(const PrepareContext& ctx) const override {
     int64_t axis = ctx.node.attr_int("axis", 1);
     bool has_zp = ctx.has_input(2);

@@ -14,6 +14,7 @@ at::Tensor reshape(const at::Tensor& x, std::vector<int64_t> shape, bool allow_z
 
 class Reshape : public OpDef {
  public:
+  int required_inputs() const override { return 2; }
   Kernel prepare(const PrepareContext& ctx) const override {
     bool allow_zero = ctx.node.attr_int("allowzero", 0) != 0;
     if (auto c = ctx.constant(1)) {
