@@ -2,6 +2,8 @@
 // dims), then uint8 data; read through zlib, so .gz and plain files both work.
 #include <zlib.h>
 
+#include <filesystem>
+
 #include "mpq/core/error.h"
 #include "mpq/core/file.h"
 #include "readers.h"
@@ -11,6 +13,8 @@ namespace {
 
 std::string gunzip_file(const std::string& path) {
   MPQ_CHECK(file_exists(path), ErrorCode::kBadFile, "{}: IDX file does not exist", path);
+  MPQ_CHECK(std::filesystem::is_regular_file(path), ErrorCode::kBadFile,
+            "{}: is not a regular file, expected an IDX file", path);
   gzFile f = gzopen(path.c_str(), "rb");
   MPQ_CHECK(f != nullptr, ErrorCode::kBadFile, "{}: cannot open", path);
   std::string out;
@@ -41,8 +45,7 @@ class Idx : public Dataset {
               "{}: not an IDX label file (magic must be 0x00000801)", labels);
     int64_t n = be32(img, 4), h = be32(img, 8), w = be32(img, 12);
     // Each count is below 2^32; the product is checked against the data before it can overflow.
-    MPQ_CHECK(h > 0 && w > 0 && n <= static_cast<int64_t>(img.size()) / h / w,
-              ErrorCode::kBadFile,
+    MPQ_CHECK(h > 0 && w > 0 && n <= static_cast<int64_t>(img.size()) / h / w, ErrorCode::kBadFile,
               "{}: header says {} images of {}x{} but the data has {} bytes", images, n, h, w,
               img.size());
     MPQ_CHECK(static_cast<int64_t>(img.size()) == 16 + n * h * w, ErrorCode::kBadFile,

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "mpq/core/error.h"
 #include "mpq/core/file.h"
@@ -124,7 +125,7 @@ class ImageFolder : public Dataset {
     MPQ_CHECK(file_exists(csv), ErrorCode::kBadFile,
               "{}: labels file is missing; an image folder needs a CSV with 'file,label' lines",
               csv);
-    std::ifstream in(csv);
+    std::istringstream in(read_file(csv, "labels file"));  // a regular file, read once
     std::string line;
     int64_t line_no = 0;
     while (std::getline(in, line)) {

@@ -28,8 +28,7 @@ CompressState parse_compress_state(const std::string& text, const std::string& s
 std::string config_difference(const nlohmann::json& saved, const nlohmann::json& current) {
   for (const auto& [key, value] : current.items()) {
     auto it = saved.find(key);
-    if (it == saved.end())
-      return fmt::format("{} = (not set), this run has {}", key, value.dump());
+    if (it == saved.end()) return fmt::format("{} = (not set), this run has {}", key, value.dump());
     if (*it != value) return fmt::format("{} = {}, this run has {}", key, it->dump(), value.dump());
   }
   return "";

@@ -17,6 +17,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -234,10 +235,11 @@ Status Lowering::run(const onnx::ModelProto& model,
   for (const TensorDesc& d : p_->tensors)
     if (d.c < 1 || d.h < 1 || d.w < 1 || d.c > kMaxSide || d.h > kMaxSide || d.w > kMaxSide ||
         static_cast<int64_t>(d.c) * d.h * d.w > kMaxElements)
-      return error(StatusCode::kBadFile,
-                   path_ + ": a tensor of " + std::to_string(d.c) + "x" + std::to_string(d.h) +
-                       "x" + std::to_string(d.w) + " values; every map must be non-empty, at most " +
-                       std::to_string(kMaxSide) + " per side and 2^28 values");
+      return error(StatusCode::kBadFile, path_ + ": a tensor of " + std::to_string(d.c) + "x" +
+                                             std::to_string(d.h) + "x" + std::to_string(d.w) +
+                                             " values; every map must be non-empty, at most " +
+                                             std::to_string(kMaxSide) +
+                                             " per side and 2^28 values");
   if (g.output_size() != 1)
     return error(StatusCode::kUnsupported, path_ + ": the runtime needs exactly one output");
   Val* out = get(g.output(0).name());
@@ -262,11 +264,22 @@ Status Lowering::node(const onnx::NodeProto& n) {
     if (!n.input(i).empty() && !get(n.input(i)))
       return fail(n, "input '" + n.input(i) + "' is not defined before this node");
   // The inputs each op needs, checked before anything reads them; every op has one output.
-  static const std::map<std::string, int> kRequiredInputs = {
-      {"Constant", 0}, {"Cast", 1},    {"DequantizeLinear", 2}, {"QuantizeLinear", 2},
-      {"Clip", 1},     {"Relu", 1},    {"Conv", 2},             {"Gemm", 2},
-      {"Add", 2},      {"Flatten", 1}, {"GlobalAveragePool", 1}, {"ReduceMean", 1},
-      {"Reshape", 1},  {"Squeeze", 1}, {"Slice", 3},            {"Pad", 1}};
+  static const std::map<std::string, int> kRequiredInputs = {{"Constant", 0},
+                                                             {"Cast", 1},
+                                                             {"DequantizeLinear", 2},
+                                                             {"QuantizeLinear", 2},
+                                                             {"Clip", 1},
+                                                             {"Relu", 1},
+                                                             {"Conv", 2},
+                                                             {"Gemm", 2},
+                                                             {"Add", 2},
+                                                             {"Flatten", 1},
+                                                             {"GlobalAveragePool", 1},
+                                                             {"ReduceMean", 1},
+                                                             {"Reshape", 1},
+                                                             {"Squeeze", 1},
+                                                             {"Slice", 3},
+                                                             {"Pad", 1}};
   if (auto it = kRequiredInputs.find(op); it != kRequiredInputs.end()) {
     for (int i = 0; i < it->second; ++i)
       if (i >= n.input_size() || n.input(i).empty())
@@ -673,6 +686,9 @@ Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
 }  // namespace
 
 Status load_program(const std::string& path, Program* p) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return error(StatusCode::kBadFile, path + ": is not a regular file, expected a .mpq model");
   std::ifstream f(path, std::ios::binary);
   if (!f) return error(StatusCode::kBadFile, path + ": cannot open the .mpq model");
   std::stringstream ss;

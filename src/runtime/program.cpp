@@ -156,10 +156,8 @@ Status finish_program(Program* p, const std::string& path) {
     TensorDesc& u = T[next->out];
     // The clamp in output steps (bounded before the cast: a crafted clip may be huge).
     auto steps_of = [&](double v) { return std::clamp(std::nearbyint(v / u.scale), -1e6, 1e6); };
-    if (std::isfinite(lo))
-      u.lo = std::max<int>(u.lo, static_cast<int>(steps_of(lo)) + u.zp);
-    if (std::isfinite(hi))
-      u.hi = std::min<int>(u.hi, static_cast<int>(steps_of(hi)) + u.zp);
+    if (std::isfinite(lo)) u.lo = std::max<int>(u.lo, static_cast<int>(steps_of(lo)) + u.zp);
+    if (std::isfinite(hi)) u.hi = std::min<int>(u.hi, static_cast<int>(steps_of(hi)) + u.zp);
     if (u.lo > u.hi) return bad(st, "the clamp after this layer leaves no value");
     if (clip) clip->dead = true;
     next->dead = true;

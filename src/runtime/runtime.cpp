@@ -539,10 +539,10 @@ Status Model::Impl::run(const float* input, int n, float* output) {
   const int64_t image = static_cast<int64_t>(m.p.in_c) * m.p.in_h * m.p.in_w;
   const int classes = m.p.tensors[m.p.output].c;
   auto no_memory = [&](int images) {
-    return Status{StatusCode::kOutOfMemory,
-                  "run: out of memory for the activations of " + std::to_string(images) +
-                      " images (" + std::to_string(activation_bytes()) +
-                      " bytes each); run fewer at a time"};
+    return Status{StatusCode::kOutOfMemory, "run: out of memory for the activations of " +
+                                                std::to_string(images) + " images (" +
+                                                std::to_string(activation_bytes()) +
+                                                " bytes each); run fewer at a time"};
   };
   if (threads == 1 || n < 2 * threads) {  // one stream, every step split over the cores
     if (!m.allocate(m.spaces[0], n)) return no_memory(n);

@@ -31,14 +31,46 @@ void check_message(const Status& s) {
   }
 }
 
-const char* const kOps[] = {"Conv",          "Gemm",     "Add",        "Relu",
-                            "Clip",          "QuantizeLinear", "DequantizeLinear",
-                            "GlobalAveragePool", "ReduceMean", "Flatten", "Reshape",
-                            "Squeeze",       "Slice",    "Pad",        "Cast",
-                            "Constant",      "MaxPool",  "Identity"};
-const int64_t kInts[] = {-1, 0, 1, 2, 3, 4, 7, 8, 63, 64, 65, 255, 1 << 16, int64_t{1} << 31,
-                         std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()};
-const float kFloats[] = {0.0f, -1.0f, 1.0f, 6.0f, 1e30f, -1e30f,
+const char* const kOps[] = {"Conv",
+                            "Gemm",
+                            "Add",
+                            "Relu",
+                            "Clip",
+                            "QuantizeLinear",
+                            "DequantizeLinear",
+                            "GlobalAveragePool",
+                            "ReduceMean",
+                            "Flatten",
+                            "Reshape",
+                            "Squeeze",
+                            "Slice",
+                            "Pad",
+                            "Cast",
+                            "Constant",
+                            "MaxPool",
+                            "Identity"};
+const int64_t kInts[] = {-1,
+                         0,
+                         1,
+                         2,
+                         3,
+                         4,
+                         7,
+                         8,
+                         63,
+                         64,
+                         65,
+                         255,
+                         1 << 16,
+                         int64_t{1} << 31,
+                         std::numeric_limits<int64_t>::max(),
+                         std::numeric_limits<int64_t>::min()};
+const float kFloats[] = {0.0f,
+                         -1.0f,
+                         1.0f,
+                         6.0f,
+                         1e30f,
+                         -1e30f,
                          std::numeric_limits<float>::quiet_NaN(),
                          std::numeric_limits<float>::infinity()};
 
@@ -56,8 +88,8 @@ std::vector<std::string> value_names(const onnx::GraphProto& g) {
 
 void mutate_attribute(onnx::NodeProto* n, std::mt19937_64& rng) {
   if (n->attribute_size() == 0 || rng() % 4 == 0) {  // add one the lowering reads
-    static const char* const kNames[] = {"group", "pads", "strides", "dilations", "axes",
-                                         "transB", "alpha", "min", "max", "value", "mode"};
+    static const char* const kNames[] = {"group", "pads", "strides", "dilations", "axes", "transB",
+                                         "alpha", "min",  "max",     "value",     "mode"};
     onnx::AttributeProto* a = n->add_attribute();
     a->set_name(kNames[rng() % std::size(kNames)]);
     if (rng() % 2) {
@@ -221,8 +253,8 @@ extern "C" size_t LLVMFuzzerCustomMutator(uint8_t* data, size_t size, size_t max
     } else {  // bytes of the inflated graph
       size_t n = parts.graph.size();
       parts.graph.resize(n + 64);
-      parts.graph.resize(LLVMFuzzerMutate(reinterpret_cast<uint8_t*>(parts.graph.data()), n,
-                                          parts.graph.size()));
+      parts.graph.resize(
+          LLVMFuzzerMutate(reinterpret_cast<uint8_t*>(parts.graph.data()), n, parts.graph.size()));
       changed = true;
     }
     if (changed) {
@@ -252,7 +284,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Run what loads, when it is small enough to run quickly.
   const int64_t image = static_cast<int64_t>(model->channels()) * model->height() * model->width();
   if (model->activation_bytes_per_image() > (int64_t{16} << 20) || image > (1 << 20)) return 0;
-  const int n = options.threads == 2 ? 5 : 1;  // 5 images on 2 threads: the sub-batch path
+  // Under ASan the scalar kernels take ~0.1 s per million MACs: keep every input well below a
+  // second, so that a hang is a hang.
+  int64_t macs = 0;
+  for (const auto& step : model->steps()) macs += step.macs;
+  const int64_t budget = options.isa == Isa::kRef ? (int64_t{4} << 20) : (int64_t{128} << 20);
+  if (macs > budget) return 0;
+  // 5 images on 2 threads take the sub-batch path.
+  const int n = options.threads == 2 && macs * 5 <= budget ? 5 : 1;
   std::vector<float> input(static_cast<size_t>(image) * n);
   for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>((i * 37) % 255) / 64 - 2;
   std::vector<float> output(static_cast<size_t>(model->classes()) * n);

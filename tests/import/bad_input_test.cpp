@@ -102,8 +102,7 @@ onnx::ModelProto with_external_weight(
 
 TEST(BadOnnx, ExternalDataAbsent) {
   auto dir = test::temp_dir("bad_onnx");
-  write(dir / "ext.onnx",
-        with_external_weight({{"location", "weights.bin"}}).SerializeAsString());
+  write(dir / "ext.onnx", with_external_weight({{"location", "weights.bin"}}).SerializeAsString());
   expect_error(dir / "ext.onnx", {"initializer 'w'", "weights.bin", "missing"});
   // With the file present (16 bytes = 4 floats) the same model loads.
   write(dir / "weights.bin", std::string(16, '\0'));

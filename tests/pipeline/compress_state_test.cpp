@@ -31,8 +31,8 @@ TEST(CompressState, WhatIsNotAStateFileIsOneErrorNamingIt) {
         "{\"config\": {}, \"stages\": {\"a\": 1}}", "{\"config\": {}}",
         "{\"config\": {\"x\": 1e99999}, \"stages\": {}}"}) {
     std::string msg = error_of([&] { pipeline::parse_compress_state(text, "out/compress.json"); });
-    EXPECT_EQ(msg.rfind("out/compress.json is not a compress state file; rerun without --resume", 0),
-              0u)
+    EXPECT_EQ(
+        msg.rfind("out/compress.json is not a compress state file; rerun without --resume", 0), 0u)
         << text << ": " << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }

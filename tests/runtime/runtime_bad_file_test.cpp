@@ -153,8 +153,13 @@ TEST(IntegerRuntimeBadFiles, EveryCraftedGraphIsAOneLineStatus) {
        [](onnx::ModelProto& m) { node_of(m, "Relu")->set_op_type("MaxPool"); }},
       {"input_too_wide", "dimension 3",
        [](onnx::ModelProto& m) {
-         m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
-             ->mutable_shape()->mutable_dim(3)->set_dim_value(int64_t{1} << 40);
+         m.mutable_graph()
+             ->mutable_input(0)
+             ->mutable_type()
+             ->mutable_tensor_type()
+             ->mutable_shape()
+             ->mutable_dim(3)
+             ->set_dim_value(int64_t{1} << 40);
        }},
   };
   for (const Case& c : cases) {
@@ -168,6 +173,13 @@ TEST(IntegerRuntimeBadFiles, EveryCraftedGraphIsAOneLineStatus) {
   }
 }
 
+TEST(IntegerRuntimeBadFiles, ADeviceIsNotReadAsAModel) {
+  std::unique_ptr<runtime::Model> m;
+  runtime::Status s = runtime::Model::load("/dev/zero", {}, &m);  // would be read forever
+  EXPECT_EQ(s.code, runtime::StatusCode::kBadFile);
+  EXPECT_EQ(s.message, "/dev/zero: is not a regular file, expected a .mpq model");
+}
+
 TEST(IntegerRuntimeBadFiles, OutOfMemoryIsAStatusNotAWriteThroughNull) {
   // In a child process whose address space is capped, a model whose activations do not fit
   // returns kOutOfMemory from run() (it used to write through the null buffer and say Ok).
@@ -177,7 +189,10 @@ TEST(IntegerRuntimeBadFiles, OutOfMemoryIsAStatusNotAWriteThroughNull) {
   ASSERT_TRUE(fuzz::split_mpq(bytes, &parts));
   onnx::ModelProto model;
   ASSERT_TRUE(model.ParseFromString(parts.graph));
-  auto* shape = model.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()
+  auto* shape = model.mutable_graph()
+                    ->mutable_input(0)
+                    ->mutable_type()
+                    ->mutable_tensor_type()
                     ->mutable_shape();
   shape->mutable_dim(2)->set_dim_value(4096), shape->mutable_dim(3)->set_dim_value(4096);
   model.SerializeToString(&parts.graph);

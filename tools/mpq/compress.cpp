@@ -131,8 +131,8 @@ class State {
         pipeline::parse_compress_state(read_file(path, "compress state"), "--resume: " + path);
     std::string difference = pipeline::config_difference(old.config, config);
     MPQ_CHECK(difference.empty(), ErrorCode::kInvalidArgument,
-              "--resume: {} was made with {}: rerun without --resume, or write to another -o",
-              dir_, difference);
+              "--resume: {} was made with {}: rerun without --resume, or write to another -o", dir_,
+              difference);
     state_["stages"] = old.stages;
     resuming_ = true;
   }

@@ -19,9 +19,8 @@ at::Tensor apply(at::Tensor x, const SliceSpec& s, const std::string& where) {
   for (size_t i = 0; i < s.starts.size(); ++i) {
     int64_t axis = s.axes.empty() ? static_cast<int64_t>(i) : s.axes[i];
     if (axis < 0) axis += x.dim();
-    MPQ_CHECK(axis >= 0 && axis < x.dim(), ErrorCode::kBadFile,
-              "{}: axis {} of a {}-d tensor", where, s.axes.empty() ? int64_t(i) : s.axes[i],
-              x.dim());
+    MPQ_CHECK(axis >= 0 && axis < x.dim(), ErrorCode::kBadFile, "{}: axis {} of a {}-d tensor",
+              where, s.axes.empty() ? int64_t(i) : s.axes[i], x.dim());
     int64_t step = s.steps.empty() ? 1 : s.steps[i];
     MPQ_CHECK(step != 0, ErrorCode::kBadFile, "{}: step 0 on axis {}", where, axis);
     int64_t size = x.size(axis);
