@@ -137,8 +137,9 @@ TEST(Idx, HeaderCountsWhoseProductOverflowAreNamed) {
 TEST(Files, ADeviceIsNotReadAsAFile) {
   // /dev/zero would be read forever, by every reader.
   auto dir = test::temp_dir("device");
-  for (std::string spec : {"cifar10:/dev/zero", "idx:/dev/zero,/dev/zero",
-                           "imagefolder:" + dir.string() + ",/dev/zero"}) {
+  const std::vector<std::string> specs = {"cifar10:/dev/zero", "idx:/dev/zero,/dev/zero",
+                                          "imagefolder:" + dir.string() + ",/dev/zero"};
+  for (const std::string& spec : specs) {
     std::string msg = error_of([&] { data::open_dataset(data::parse_spec(spec)); });
     EXPECT_NE(msg.find("/dev/zero: is not a regular file"), std::string::npos)
         << spec << ": " << msg;
