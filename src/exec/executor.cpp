@@ -10,6 +10,7 @@
 namespace mpq::exec {
 
 std::vector<int64_t> to_int_vector(const at::Tensor& t) {
+  MPQ_CHECK(t.defined(), ErrorCode::kBadFile, "an integer list (pads, axes, a shape) is missing");
   at::Tensor flat = t.to(at::kLong).contiguous().reshape({-1});
   const int64_t* p = flat.data_ptr<int64_t>();
   return std::vector<int64_t>(p, p + flat.numel());

@@ -1,5 +1,7 @@
 #include "mpq/sensitivity/metric.h"
 
+#include <cmath>
+
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
@@ -53,17 +55,33 @@ nlohmann::json to_json(const Report& r) {
           {"layers", layers},   {"details", r.details}, {"seconds", r.seconds}};
 }
 
+namespace {
+
+// A whole number in [lo, hi]: json's own conversion of 1e300 to int is undefined behaviour.
+int64_t whole_number(const nlohmann::json& v, int64_t lo, int64_t hi, const std::string& what) {
+  MPQ_CHECK(v.is_number() && v.get<double>() >= static_cast<double>(lo) &&
+                v.get<double>() <= static_cast<double>(hi) &&
+                v.get<double>() == std::floor(v.get<double>()),
+            ErrorCode::kBadFile, "{} = {}: must be a whole number in [{}, {}]", what, v.dump(), lo,
+            hi);
+  return v.is_number_float() ? static_cast<int64_t>(v.get<double>()) : v.get<int64_t>();
+}
+
+}  // namespace
+
 Report report_from_json(const nlohmann::json& j, const std::string& source) {
   Report r;
   try {
     r.metric = j.at("metric");
     r.model = j.value("model", "");
-    r.bits = j.at("bits").get<std::vector<int>>();
+    for (const auto& b : j.at("bits"))
+      r.bits.push_back(static_cast<int>(whole_number(b, 1, 32, source + ": \"bits\"")));
     r.details = j.value("details", nlohmann::json::object());
     r.seconds = j.value("seconds", 0.0);
     for (const auto& l : j.at("layers")) {
       r.layers.push_back(l.at("name"));
-      r.params.push_back(l.at("params"));
+      r.params.push_back(whole_number(l.at("params"), 0, int64_t{1} << 50,
+                                      source + ": \"params\" of layer '" + r.layers.back() + "'"));
       std::vector<double> omega;
       for (int b : r.bits) omega.push_back(l.at("omega").at(std::to_string(b)));
       r.omega.push_back(omega);

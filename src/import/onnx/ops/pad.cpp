@@ -35,6 +35,9 @@ class Pad : public OpDef {
     std::string mode = node.attr_string("mode", "constant");
     MPQ_CHECK(mode == "constant" || mode.empty(), ErrorCode::kUnsupported,
               "{}: mode '{}' is not supported; only 'constant'", node.where(), mode);
+    MPQ_CHECK(node.has("pads") || (node.inputs.size() > 1 && node.inputs[1] >= 0),
+              ErrorCode::kBadFile, "{}: no pads (an attribute before opset 11, input 1 from it)",
+              node.where());
   }
 
   Kernel prepare(const PrepareContext& ctx) const override {

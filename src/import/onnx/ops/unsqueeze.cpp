@@ -7,6 +7,11 @@ namespace {
 
 class Unsqueeze : public OpDef {
  public:
+  void check(const ir::Node& node, const ir::Graph&) const override {
+    MPQ_CHECK(node.has("axes") || (node.inputs.size() > 1 && node.inputs[1] >= 0),
+              ErrorCode::kBadFile, "{}: no axes (an attribute before opset 13, input 1 from it)",
+              node.where());
+  }
   Kernel prepare(const PrepareContext& ctx) const override {
     std::optional<std::vector<int64_t>> axes;
     if (ctx.node.has("axes"))
