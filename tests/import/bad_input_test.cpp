@@ -79,10 +79,8 @@ TEST(BadOnnx, InitializerReferencedButMissing) {
   expect_error(dir / "noinit.onnx", {"noinit.onnx", "bias_that_was_dropped", "node 'act'"});
 }
 
-// The Relu model made an Add of a 4-float initializer 'w' stored as external data with these
-// entries (location, offset, length).
-onnx::ModelProto with_external_weight(
-    const std::vector<std::pair<std::string, std::string>>& entries) {
+// The Relu model made an Add of a float initializer 'w' of `dims` (its data still to set).
+onnx::ModelProto with_weight(const std::vector<int64_t>& dims) {
   onnx::ModelProto m = relu_model();
   auto* g = m.mutable_graph();
   g->mutable_node(0)->set_op_type("Add");
@@ -90,7 +88,15 @@ onnx::ModelProto with_external_weight(
   auto* t = g->add_initializer();
   t->set_name("w");
   t->set_data_type(onnx::TensorProto::FLOAT);
-  t->add_dims(4);
+  for (int64_t d : dims) t->add_dims(d);
+  return m;
+}
+
+// ... with 'w' (4 floats) stored as external data with these entries (location, offset, length).
+onnx::ModelProto with_external_weight(
+    const std::vector<std::pair<std::string, std::string>>& entries) {
+  onnx::ModelProto m = with_weight({4});
+  auto* t = m.mutable_graph()->mutable_initializer(m.graph().initializer_size() - 1);
   t->set_data_location(onnx::TensorProto::EXTERNAL);
   for (const auto& [key, value] : entries) {
     auto* kv = t->add_external_data();
@@ -132,15 +138,10 @@ TEST(BadOnnx, ExternalDataOutsideTheModelFolderOrNotAFile) {
 
 TEST(BadOnnx, ShapesWhoseElementCountOverflowAndNamesWithNewlines) {
   auto dir = test::temp_dir("bad_onnx_shape");
-  onnx::ModelProto m = relu_model();
-  auto* g = m.mutable_graph();
-  g->mutable_node(0)->set_op_type("Add");
-  g->mutable_node(0)->add_input("w");
-  auto* t = g->add_initializer();
-  t->set_name("w");
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  for (int i = 0; i < 4; ++i) t->add_dims(int64_t{1} << 20);  // 2^80 elements
-  t->set_raw_data(std::string(16, '\0'));
+  const int64_t big = int64_t{1} << 20;
+  onnx::ModelProto m = with_weight({big, big, big, big});  // 2^80 elements
+  m.mutable_graph()->mutable_initializer(m.graph().initializer_size() - 1)
+      ->set_raw_data(std::string(16, '\0'));
   write(dir / "huge.onnx", m.SerializeAsString());
   expect_error(dir / "huge.onnx", {"initializer 'w'", "more than 2^40 elements"});
   // A node reading a value whose name holds a newline: the error escapes it.
