@@ -1,11 +1,10 @@
 #include "mpq/sensitivity/metric.h"
 
-#include <cmath>
-
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 
 #include "mpq/core/error.h"
 #include "mpq/core/file.h"

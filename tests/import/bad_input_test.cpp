@@ -140,7 +140,8 @@ TEST(BadOnnx, ShapesWhoseElementCountOverflowAndNamesWithNewlines) {
   auto dir = test::temp_dir("bad_onnx_shape");
   const int64_t big = int64_t{1} << 20;
   onnx::ModelProto m = with_weight({big, big, big, big});  // 2^80 elements
-  m.mutable_graph()->mutable_initializer(m.graph().initializer_size() - 1)
+  m.mutable_graph()
+      ->mutable_initializer(m.graph().initializer_size() - 1)
       ->set_raw_data(std::string(16, '\0'));
   write(dir / "huge.onnx", m.SerializeAsString());
   expect_error(dir / "huge.onnx", {"initializer 'w'", "more than 2^40 elements"});
