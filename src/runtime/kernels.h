@@ -76,6 +76,9 @@ struct ConvArgs {
   const uint8_t* weights = nullptr;
   int bits = 8, oc = 0;
   const int32_t* zpcorr = nullptr;
+  // Bounds of the input values (uint8, border included) and of |weight|: where
+  // 2·in_max·w_max <= 32767, u8 × s8 pair sums fit int16 (the AVX2 conv's vpmaddubsw).
+  int in_max = 255, w_max = 128;
   Requant rq;
   OutDesc out;
   // Work: image n, output rows [oh0, oh1), blocks [block0, block0 + blocks) (blocks <= 4).
@@ -134,7 +137,7 @@ struct DwconvArgs {
   Requant rq;
   OutDesc out;
   int n = 0, oh0 = 0, oh1 = 0;
-  int8_t* scratch = nullptr;  // at least kh·kw·(icp + 64) bytes
+  int8_t* scratch = nullptr;  // at least (5·kh·kw + 4)·c64 bytes (c64: c rounded up to 64)
 };
 
 // `pixels` pixels of c int32 values each (contiguous) -> uint8 pixels `out_stride` bytes apart:

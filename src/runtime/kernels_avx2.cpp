@@ -1,9 +1,22 @@
-// AVX2 kernels (compiled with -mavx2 -mfma): for CPUs without AVX-512 VNNI. The convolution
-// unpacks its panel to int16 and multiplies with vpmaddwd, which is exact for u8 × s8 (no
-// saturation, unlike vpmaddubsw); two output pixels × 16 channels per tile. Requantization is
-// requantize_ref itself, so results equal the reference bit for bit.
+// AVX2 kernels (compiled with -mavx2 -mfma): for CPUs without AVX-512 VNNI.
+//
+// The convolution picks its multiply from the widths it is given (ConvArgs::in_max, w_max):
+// vpmaddubsw (u8 × s8, 32 multiply-adds per instruction) saturates its int16 pair sums unless
+// 2·in_max·w_max ≤ 32767, which holds for weights of 7 bits or fewer, or 8-bit weights on
+// activations of 7 bits. Where it holds, the int16 sums of S = 32767 / (2·in_max·w_max)
+// consecutive weight groups are added in int16 before one vpmaddwd(ones) widens them (W4: 8,
+// W2: 64), so narrow weights cost about one multiply per 32 multiply-adds instead of two; where
+// it does not (W8A8), the panel is unpacked to int16 pairs for vpmaddwd, which is exact. Every
+// tile is 16 output channels × up to 6 pixels read straight from the bordered NHWC input, and the
+// requantization is requantize_ref's 64-bit arithmetic in vectors, so results equal conv_ref bit
+// for bit.
 #include <immintrin.h>
 
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <utility>
 #include <vector>
 
 #include "kernels.h"
@@ -11,156 +24,596 @@
 namespace mpq::runtime {
 namespace {
 
-void store(const OutDesc& o, const Requant& rq, int64_t pixel, int c, int32_t acc) {
-  int32_t v = requantize_ref(acc, rq.mult ? rq.mult[c] : 0, rq.shift ? rq.shift[c] : 0,
-                             rq.add ? rq.add[c] : 0, o.mode, rq.zp, rq.lo, rq.hi);
-  if (o.mode == OutMode::kU8)
-    static_cast<uint8_t*>(o.data)[pixel * o.cp + c] = static_cast<uint8_t>(v);
-  else
-    static_cast<int32_t*>(o.data)[pixel * o.cp + c] = v;
+// ---- 64-bit lane arithmetic AVX2 lacks -------------------------------------------------------
+
+__m256i sra64(__m256i x, __m256i count) {  // arithmetic shift right, per-lane counts
+  const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
+  return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(x, sign), count), sign);
+}
+__m256i clamp64(__m256i x, __m256i lo, __m256i hi) {
+  x = _mm256_blendv_epi8(x, hi, _mm256_cmpgt_epi64(x, hi));
+  return _mm256_blendv_epi8(x, lo, _mm256_cmpgt_epi64(lo, x));
+}
+// 8 int32 lanes from the 64-bit results of the even (low halves) and odd lanes.
+__m256i join(__m256i even, __m256i odd) {
+  return _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+// Lanes [0, n) all ones.
+__m256i lanes(int n) {
+  n = n < 0 ? 0 : n > 8 ? 8 : n;
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+// The low bytes of 8 int32 lanes holding 0..255, stored as n <= 8 bytes.
+void store_u8(uint8_t* dst, __m256i v, int n) {
+  __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(v, v), v);  // bytes 0-3 of each lane
+  b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
+  const int64_t word = _mm_cvtsi128_si64(_mm256_castsi256_si128(b));
+  if (n >= 8)
+    std::memcpy(dst, &word, 8);
+  else if (n > 0)
+    std::memcpy(dst, &word, n);
 }
 
-// 8 channel sums from the pair-wise accumulators of channels 0-3 (a) and 4-7 (b).
-__m256i channel_sums(__m256i a, __m256i b) {
-  return _mm256_permute4x64_epi64(_mm256_hadd_epi32(a, b), 0xD8);
+// The high 32 bits of the 64-bit lanes even (from int32 lanes 0, 2, ..) and odd (1, 3, ..), as
+// 8 int32 lanes in order.
+__m256i high_halves(__m256i even, __m256i odd) {
+  return _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+// clamp(a + b, lo, hi) of int32 lanes, exact where a + b leaves int32 (lo, hi are int32).
+__m256i add_clamp32(__m256i a, __m256i b, __m256i lo, __m256i hi) {
+  const __m256i sum = _mm256_add_epi32(a, b);
+  const __m256i overflow = _mm256_srai_epi32(
+      _mm256_andnot_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(a, sum)), 31);
+  const __m256i clamped = _mm256_max_epi32(_mm256_min_epi32(sum, hi), lo);
+  return _mm256_blendv_epi8(clamped, _mm256_blendv_epi8(hi, lo, a), overflow);
 }
 
-template <int MR>
-void tile(const ConvArgs& c, const int16_t* panel, const std::vector<int32_t>& koff,
-          const uint8_t* const* rows, const int64_t* pixels, const int64_t* pixels2, int block) {
-  __m256i acc[MR][4];
-  for (int m = 0; m < MR; ++m)
-    for (int j = 0; j < 4; ++j) acc[m][j] = _mm256_setzero_si256();
-  const int groups = static_cast<int>(koff.size());
-  for (int g = 0; g < groups; ++g) {
-    const int16_t* w = panel + static_cast<int64_t>(g) * 64;
-    __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w));
-    __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 16));
-    __m256i w2 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32));
-    __m256i w3 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 48));
-    for (int m = 0; m < MR; ++m) {
-      int32_t word;
-      __builtin_memcpy(&word, rows[m] + koff[g], 4);
-      __m256i a = _mm256_cvtepu8_epi16(_mm_set1_epi32(word));
-      acc[m][0] = _mm256_add_epi32(acc[m][0], _mm256_madd_epi16(a, w0));
-      acc[m][1] = _mm256_add_epi32(acc[m][1], _mm256_madd_epi16(a, w1));
-      acc[m][2] = _mm256_add_epi32(acc[m][2], _mm256_madd_epi16(a, w2));
-      acc[m][3] = _mm256_add_epi32(acc[m][3], _mm256_madd_epi16(a, w3));
+// A Rescale on 8 int32 lanes. (v·mult + add) >> shift is formed in 64 bits; with shift >= 32
+// (every multiplier below 1/2) it is the high half shifted by shift − 32 in 32 bits, which is
+// exact and fits int32. Otherwise the 64-bit lanes come out as even and odd halves.
+struct Rescale8 {
+  __m256i mult, add;
+  __m128i shift, shift32;
+  bool id, fast;
+  explicit Rescale8(const Rescale& r)
+      : mult(_mm256_set1_epi64x(r.mult)),
+        add(_mm256_set1_epi64x(r.add)),
+        shift(_mm_cvtsi32_si128(r.shift)),
+        shift32(_mm_cvtsi32_si128(r.shift - 32)),
+        id(r.mult == 1 && r.shift == 0 && r.add == 0),
+        fast(r.shift >= 32) {}
+  __m256i sra(__m256i x) const {
+    const __m256i sign = _mm256_cmpgt_epi64(_mm256_setzero_si256(), x);
+    return _mm256_xor_si256(_mm256_srl_epi64(_mm256_xor_si256(x, sign), shift), sign);
+  }
+  void operator()(__m256i v, __m256i* even, __m256i* odd) const {
+    *even = sra(_mm256_add_epi64(_mm256_mul_epi32(v, mult), add));
+    *odd = sra(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(v, 32), mult), add));
+  }
+  // Only with `fast` or `id`: the 8 results as int32.
+  __m256i int32(__m256i v) const {
+    if (id) return v;
+    const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(v, mult), add);
+    const __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(v, 32), mult), add);
+    return _mm256_sra_epi32(high_halves(even, odd), shift32);
+  }
+  bool int32_exact() const { return id || fast; }
+};
+
+// The requantization of 8 channels starting at c0 (requantize_ref, conv_store_ref).
+struct Epilogue8 {
+  OutMode mode = OutMode::kU8;
+  __m256i zpcorr, mult, mult_odd, add_even, add_odd, shift_even, shift_odd, lo, hi, zp, real;
+  // fast: every shift >= 32 and the clamp bounds are int32 (see Rescale8).
+  __m256i shift32, lo32, hi32;
+  bool fast = false;
+  // Lanes that are channels (< oc), and lanes a uint8 output stores (< cp: beyond oc, zp).
+  // As conv_store_ref, an int32 output is written for real channels only.
+  int nreal = 0, store = 0;
+  // A residual added before the clamp and a uint8 copy of the result (ConvArgs).
+  bool residual = false, copy = false;
+  Rescale8 res_rs{Rescale{}}, copy_rs{Rescale{}};
+  __m256i copy_lo, copy_hi, copy_zp, copy_lo32, copy_hi32;
+
+  Epilogue8() = default;
+  Epilogue8(const Requant& rq, OutMode m, const int32_t* zpc, int c0, int cp, int oc) : mode(m) {
+    store = std::min(8, std::max(0, cp - c0));
+    const int n = nreal = std::min(8, std::max(0, oc - c0));
+    real = lanes(n);
+    alignas(32) int32_t z[8] = {}, mu[8] = {}, sh[8] = {}, sh32[8] = {};
+    alignas(32) int64_t ad[8] = {};
+    fast = mode != OutMode::kRaw;
+    for (int i = 0; i < n; ++i) {
+      z[i] = zpc ? zpc[c0 + i] : 0;
+      if (mode == OutMode::kRaw) continue;
+      mu[i] = rq.mult[c0 + i], sh[i] = rq.shift[c0 + i], ad[i] = rq.add[c0 + i];
+      sh32[i] = sh[i] - 32;
+      fast = fast && sh[i] >= 32;
+    }
+    zpcorr = _mm256_load_si256(reinterpret_cast<const __m256i*>(z));
+    mult = _mm256_load_si256(reinterpret_cast<const __m256i*>(mu));
+    mult_odd = _mm256_srli_epi64(mult, 32);
+    add_even = _mm256_setr_epi64x(ad[0], ad[2], ad[4], ad[6]);
+    add_odd = _mm256_setr_epi64x(ad[1], ad[3], ad[5], ad[7]);
+    shift_even = _mm256_setr_epi64x(sh[0], sh[2], sh[4], sh[6]);
+    shift_odd = _mm256_setr_epi64x(sh[1], sh[3], sh[5], sh[7]);
+    shift32 = _mm256_load_si256(reinterpret_cast<const __m256i*>(sh32));
+    const int64_t l = static_cast<int64_t>(rq.lo) - rq.zp, h = static_cast<int64_t>(rq.hi) - rq.zp;
+    lo = _mm256_set1_epi64x(l);
+    hi = _mm256_set1_epi64x(h);
+    fast = fast && l >= INT32_MIN && h <= INT32_MAX;
+    lo32 = _mm256_set1_epi32(static_cast<int32_t>(std::max<int64_t>(l, INT32_MIN)));
+    hi32 = _mm256_set1_epi32(static_cast<int32_t>(std::min<int64_t>(h, INT32_MAX)));
+    zp = _mm256_set1_epi32(rq.zp);
+  }
+  void fuse(const ConvArgs& c) {
+    residual = c.residual != nullptr;
+    copy = c.out2.data != nullptr;
+    res_rs = Rescale8(c.res_rq);
+    copy_rs = Rescale8(c.out2_rq);
+    const int64_t l = int64_t{c.out2_lo} - c.out2_zp, h = int64_t{c.out2_hi} - c.out2_zp;
+    copy_lo = _mm256_set1_epi64x(l);
+    copy_hi = _mm256_set1_epi64x(h);
+    copy_zp = _mm256_set1_epi32(c.out2_zp);
+    copy_lo32 = _mm256_set1_epi32(static_cast<int32_t>(std::max<int64_t>(l, INT32_MIN)));
+    copy_hi32 = _mm256_set1_epi32(static_cast<int32_t>(std::min<int64_t>(h, INT32_MAX)));
+    fast = fast && res_rs.int32_exact() && copy_rs.int32_exact() && l >= INT32_MIN &&
+           h <= INT32_MAX;
+  }
+
+  // acc: the 8 channel sums; out: channel c0 of the output pixel (uint8 or int32).
+  void operator()(__m256i acc, void* out, const int32_t* res = nullptr,
+                  uint8_t* out2 = nullptr) const {
+    if (!store) return;
+    acc = _mm256_sub_epi32(acc, zpcorr);
+    if (mode == OutMode::kRaw) {
+      _mm256_maskstore_epi32(static_cast<int*>(out), real, acc);
+      return;
+    }
+    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(acc, mult), add_even);
+    __m256i odd = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult_odd), add_odd);
+    __m256i r;
+    if (fast) {
+      r = _mm256_srav_epi32(high_halves(even, odd), shift32);
+      r = residual ? add_clamp32(r, res_rs.int32(_mm256_maskload_epi32(res, real)), lo32, hi32)
+                   : _mm256_max_epi32(_mm256_min_epi32(r, hi32), lo32);
+    } else {
+      even = sra64(even, shift_even);
+      odd = sra64(odd, shift_odd);
+      if (residual) {
+        __m256i e, o;
+        res_rs(_mm256_maskload_epi32(res, real), &e, &o);
+        even = _mm256_add_epi64(even, e);
+        odd = _mm256_add_epi64(odd, o);
+      }
+      r = join(clamp64(even, lo, hi), clamp64(odd, lo, hi));
+    }
+    r = _mm256_blendv_epi8(zp, _mm256_add_epi32(r, zp), real);
+    if (mode == OutMode::kU8) {
+      store_u8(static_cast<uint8_t*>(out), r, store);
+      return;
+    }
+    _mm256_maskstore_epi32(static_cast<int*>(out), real, r);
+    if (copy && out2) {
+      __m256i q;
+      if (fast) {
+        q = _mm256_max_epi32(_mm256_min_epi32(copy_rs.int32(r), copy_hi32), copy_lo32);
+      } else {
+        __m256i e, o;
+        copy_rs(r, &e, &o);
+        q = join(clamp64(e, copy_lo, copy_hi), clamp64(o, copy_lo, copy_hi));
+      }
+      store_u8(out2, _mm256_add_epi32(q, copy_zp), nreal);
     }
   }
-  for (int m = 0; m < MR; ++m) {
-    alignas(32) int32_t sums[16];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(sums), channel_sums(acc[m][0], acc[m][1]));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(sums + 8), channel_sums(acc[m][2], acc[m][3]));
-    for (int i = 0; i < kBlock; ++i) {
-      int ch = block * kBlock + i;
-      if (ch >= c.out.cp) break;
-      conv_store_ref(c, pixels[m], pixels2[m], ch, ch < c.oc ? sums[i] - c.zpcorr[ch] : 0);
+};
+
+// ---- weight unpacking ------------------------------------------------------------------------
+
+// `groups` groups of 64 values bit-packed LSB-first at `bits` (8·bits bytes each) -> int8.
+void unpack_groups(const uint8_t* src, int bits, int64_t groups, int8_t* dst) {
+  if (bits == 8) {
+    std::memcpy(dst, src, static_cast<size_t>(groups) * 64);
+    return;
+  }
+  if (bits == 4 || bits == 2) {
+    const __m128i sign = _mm_set1_epi8(static_cast<char>(1 << (bits - 1)));
+    const __m128i mask = _mm_set1_epi8(static_cast<char>((1 << bits) - 1));
+    auto extend = [&](__m128i v) { return _mm_sub_epi8(_mm_xor_si128(v, sign), sign); };
+    for (int64_t g = 0; g < groups; ++g, src += 8 * bits, dst += 64) {
+      __m128i* out = reinterpret_cast<__m128i*>(dst);
+      if (bits == 4) {
+        for (int h = 0; h < 2; ++h) {
+          const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16 * h));
+          const __m128i lo = _mm_and_si128(x, mask), hi = _mm_and_si128(_mm_srli_epi16(x, 4), mask);
+          _mm_storeu_si128(out + 2 * h, extend(_mm_unpacklo_epi8(lo, hi)));
+          _mm_storeu_si128(out + 2 * h + 1, extend(_mm_unpackhi_epi8(lo, hi)));
+        }
+        continue;
+      }
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+      const __m128i b0 = _mm_and_si128(x, mask), b1 = _mm_and_si128(_mm_srli_epi16(x, 2), mask);
+      const __m128i b2 = _mm_and_si128(_mm_srli_epi16(x, 4), mask);
+      const __m128i b3 = _mm_and_si128(_mm_srli_epi16(x, 6), mask);
+      const __m128i p01lo = _mm_unpacklo_epi8(b0, b1), p23lo = _mm_unpacklo_epi8(b2, b3);
+      const __m128i p01hi = _mm_unpackhi_epi8(b0, b1), p23hi = _mm_unpackhi_epi8(b2, b3);
+      _mm_storeu_si128(out + 0, extend(_mm_unpacklo_epi16(p01lo, p23lo)));
+      _mm_storeu_si128(out + 1, extend(_mm_unpackhi_epi16(p01lo, p23lo)));
+      _mm_storeu_si128(out + 2, extend(_mm_unpacklo_epi16(p01hi, p23hi)));
+      _mm_storeu_si128(out + 3, extend(_mm_unpackhi_epi16(p01hi, p23hi)));
     }
+    return;
+  }
+  // Any other width: 8 values from each `bits` bytes (the buffers keep spare bytes).
+  const uint64_t mask = (uint64_t{1} << bits) - 1, sign = uint64_t{1} << (bits - 1);
+  for (int64_t j = 0; j < groups * 8; ++j, src += bits, dst += 8) {
+    uint64_t word;
+    std::memcpy(&word, src, 8);
+    for (int t = 0; t < 8; ++t) {
+      const uint64_t v = (word >> (t * bits)) & mask;
+      dst[t] = static_cast<int8_t>(static_cast<int64_t>(v ^ sign) - static_cast<int64_t>(sign));
+    }
+  }
+}
+
+// ---- convolution -----------------------------------------------------------------------------
+
+enum class Mac {
+  kInt16,  // vpmaddubsw sums of S groups added in int16, then one vpmaddwd(ones)
+  kInt32,  // vpmaddubsw then vpmaddwd(ones) every group (S = 1)
+  kWide,   // int16 pairs and vpmaddwd: exact for any u8 × s8
+};
+
+struct TileContext {
+  const ConvArgs* args;
+  const int32_t* koff;
+  int groups, steps;      // steps: groups summed in int16 (kInt16)
+  const void* panel;      // one block: groups × 64 int8, or groups × 64 int16 pairs (kWide)
+  const Epilogue8* epi;   // the block's two halves
+  int block;
+};
+
+// Stores pixel m's 16 channel sums (acc[0]: channels 0-7, acc[1]: 8-15) of a tile at (y, x).
+void store_pixel(const TileContext& t, const __m256i* acc, int y, int x) {
+  const ConvArgs& c = *t.args;
+  const OutDesc& o = c.out;
+  const int esize = o.mode == OutMode::kU8 ? 1 : 4;
+  y += x / c.ow;
+  x %= c.ow;
+  const int64_t pixel = (static_cast<int64_t>(c.n) * o.hp + y + o.border) * o.wp + x + o.border;
+  const int c0 = t.block * kBlock;
+  char* base = static_cast<char*>(o.data) + (pixel * o.cp + c0) * esize;
+  if (!c.residual && !c.out2.data) {
+    t.epi[0](acc[0], base);
+    t.epi[1](acc[1], base + 8 * esize);
+    return;
+  }
+  const OutDesc& o2 = c.out2;
+  const int64_t pixel2 = (static_cast<int64_t>(c.n) * o2.hp + y + o2.border) * o2.wp + x + o2.border;
+  const int32_t* res = c.residual ? c.residual + pixel * o.cp + c0 : nullptr;
+  uint8_t* copy = o2.data ? static_cast<uint8_t*>(o2.data) + pixel2 * o2.cp + c0 : nullptr;
+  t.epi[0](acc[0], base, res, copy);
+  t.epi[1](acc[1], base + 8 * esize, res ? res + 8 : nullptr, copy ? copy + 8 : nullptr);
+}
+
+template <int MR, Mac kMac>
+void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x) {
+  __m256i acc[MR][2];
+  for (int m = 0; m < MR; ++m) acc[m][0] = acc[m][1] = _mm256_setzero_si256();
+  const __m256i ones = _mm256_set1_epi16(1);
+  if constexpr (kMac == Mac::kWide) {
+    // Activation pairs (k0, k1) and (k2, k3) as int16 in every int32 lane.
+    const __m256i pick01 = _mm256_set1_epi32(static_cast<int>(0x80018000u));
+    const __m256i pick23 = _mm256_set1_epi32(static_cast<int>(0x80038002u));
+    const int16_t* panel = static_cast<const int16_t*>(t.panel);
+    for (int g = 0; g < t.groups; ++g) {
+      const __m256i* w = reinterpret_cast<const __m256i*>(panel + static_cast<int64_t>(g) * 64);
+      const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);
+      const __m256i w2 = _mm256_load_si256(w + 2), w3 = _mm256_load_si256(w + 3);
+      const uint8_t* ap = a + t.koff[g];
+      for (int m = 0; m < MR; ++m) {
+        int32_t word;
+        std::memcpy(&word, ap + m * astride, 4);
+        const __m256i av = _mm256_set1_epi32(word);
+        const __m256i p01 = _mm256_shuffle_epi8(av, pick01), p23 = _mm256_shuffle_epi8(av, pick23);
+        acc[m][0] = _mm256_add_epi32(acc[m][0], _mm256_madd_epi16(p01, w0));
+        acc[m][1] = _mm256_add_epi32(acc[m][1], _mm256_madd_epi16(p01, w1));
+        acc[m][0] = _mm256_add_epi32(acc[m][0], _mm256_madd_epi16(p23, w2));
+        acc[m][1] = _mm256_add_epi32(acc[m][1], _mm256_madd_epi16(p23, w3));
+      }
+    }
+  } else {
+    const int8_t* panel = static_cast<const int8_t*>(t.panel);
+    const int steps = kMac == Mac::kInt16 ? t.steps : 1;
+    // kInt16 keeps its int32 sums in memory (the barrier below): the registers hold the int16
+    // sums of 2·MR vectors, the weights and the activation.
+    alignas(32) int32_t total[MR][16] = {};
+    for (int g0 = 0; g0 < t.groups; g0 += steps) {
+      const int g1 = std::min(t.groups, g0 + steps);
+      __m256i sum[MR][2];
+      for (int m = 0; m < MR; ++m) sum[m][0] = sum[m][1] = _mm256_setzero_si256();
+      for (int g = g0; g < g1; ++g) {
+        const __m256i* w = reinterpret_cast<const __m256i*>(panel + static_cast<int64_t>(g) * 64);
+        const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);
+        const uint8_t* ap = a + t.koff[g];
+        for (int m = 0; m < MR; ++m) {
+          int32_t word;
+          std::memcpy(&word, ap + m * astride, 4);
+          const __m256i av = _mm256_set1_epi32(word);
+          sum[m][0] = _mm256_add_epi16(_mm256_maddubs_epi16(av, w0), sum[m][0]);
+          sum[m][1] = _mm256_add_epi16(_mm256_maddubs_epi16(av, w1), sum[m][1]);
+        }
+      }
+      if constexpr (kMac == Mac::kInt16) {
+        for (int m = 0; m < MR; ++m)
+          for (int h = 0; h < 2; ++h) {
+            __m256i* p = reinterpret_cast<__m256i*>(total[m] + 8 * h);
+            _mm256_store_si256(p, _mm256_add_epi32(_mm256_load_si256(p),
+                                                   _mm256_madd_epi16(sum[m][h], ones)));
+          }
+        __asm__ volatile("" : : "r"(&total[0][0]) : "memory");
+      } else {
+        for (int m = 0; m < MR; ++m) {
+          acc[m][0] = _mm256_add_epi32(acc[m][0], _mm256_madd_epi16(sum[m][0], ones));
+          acc[m][1] = _mm256_add_epi32(acc[m][1], _mm256_madd_epi16(sum[m][1], ones));
+        }
+      }
+    }
+    if constexpr (kMac == Mac::kInt16)
+      for (int m = 0; m < MR; ++m)
+        for (int h = 0; h < 2; ++h)
+          acc[m][h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(total[m] + 8 * h));
+  }
+  for (int m = 0; m < MR; ++m) store_pixel(t, acc[m], y, x + m);
+}
+
+using TileFn = void (*)(const TileContext&, const uint8_t*, int64_t, int, int);
+template <Mac kMac>
+constexpr int kRows = kMac == Mac::kInt16 ? 4 : 4;
+
+template <Mac kMac, int... M>
+constexpr std::array<TileFn, sizeof...(M)> tiles(std::integer_sequence<int, M...>) {
+  return {&tile<M + 1, kMac>...};
+}
+template <Mac kMac>
+const auto kTiles = tiles<kMac>(std::make_integer_sequence<int, kRows<kMac>>{});
+
+// `count` output pixels, consecutive in row-major order from (y, x), input pixels `astride`
+// bytes apart from `a`.
+template <Mac kMac>
+void run_pixels(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x,
+                int count) {
+  constexpr int MR = kRows<kMac>;
+  int q = 0;
+  for (; q + MR <= count; q += MR) tile<MR, kMac>(t, a + q * astride, astride, y, x + q);
+  if (q < count) kTiles<kMac>[count - q - 1](t, a + q * astride, astride, y, x + q);
+}
+
+template <Mac kMac>
+void conv_block(const TileContext& t) {
+  const ConvArgs& c = *t.args;
+  const uint8_t* image = c.in + static_cast<int64_t>(c.n) * c.ih * c.iw * c.icp;
+  if (c.kh == 1 && c.kw == 1 && c.stride == 1 && c.iw == c.ow && c.x0 == 0) {
+    const uint8_t* a = image + static_cast<int64_t>(c.y0 + c.oh0) * c.iw * c.icp;
+    run_pixels<kMac>(t, a, c.icp, c.oh0, 0, (c.oh1 - c.oh0) * c.ow);
+    return;
+  }
+  for (int y = c.oh0; y < c.oh1; ++y) {
+    const uint8_t* a = image + (static_cast<int64_t>(c.y0 + y * c.stride) * c.iw + c.x0) * c.icp;
+    run_pixels<kMac>(t, a, static_cast<int64_t>(c.stride) * c.icp, y, 0, c.ow);
   }
 }
 
 }  // namespace
 
 double peak_loop_avx2(int64_t iterations) {
-  // 8 independent vpmaddwd + vpaddd chains (16 MACs each).
+  // 8 independent vpmaddubsw + vpaddw chains (32 multiply-adds each): the conv's inner step.
   __m256i acc[8];
-  for (int i = 0; i < 8; ++i) acc[i] = _mm256_set1_epi32(i);
-  const __m256i a = _mm256_set1_epi32(0x00030004), b = _mm256_set1_epi32(0x0001FFFF);
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_set1_epi16(static_cast<int16_t>(i));
+  const __m256i a = _mm256_set1_epi32(0x01020304), b = _mm256_set1_epi32(0x00FF0001);
   for (int64_t it = 0; it < iterations; ++it)
     for (int i = 0; i < 8; ++i) {
-      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(a, b));
+      acc[i] = _mm256_add_epi16(acc[i], _mm256_maddubs_epi16(a, b));
       __asm__ volatile("" : "+x"(acc[i]));
     }
   __m256i sum = acc[0];
-  for (int i = 1; i < 8; ++i) sum = _mm256_add_epi32(sum, acc[i]);
-  alignas(32) int32_t v[8];
+  for (int i = 1; i < 8; ++i) sum = _mm256_add_epi16(sum, acc[i]);
+  alignas(32) int16_t v[16];
   _mm256_store_si256(reinterpret_cast<__m256i*>(v), sum);
   return v[0];
+}
+
+int conv_int16_steps_avx2(int in_max, int w_max) {
+  const int64_t pair = 2 * static_cast<int64_t>(std::max(in_max, 1)) * std::max(w_max, 1);
+  return static_cast<int>(std::min<int64_t>(32767 / pair, 1 << 20));
 }
 
 void conv_avx2(const ConvArgs& c) {
   const int groups = c.k() / 4;
   const int64_t gbytes = group_bytes(c.bits);
-  int16_t* panel = reinterpret_cast<int16_t*>(c.scratch);  // one block: groups × 64 int16
-  std::vector<int32_t> koff(groups);
+  const int steps = conv_int16_steps_avx2(c.in_max, c.w_max);
+  const Mac mac = steps >= 2 ? Mac::kInt16 : steps == 1 ? Mac::kInt32 : Mac::kWide;
+  // Tap offsets on the stack: this runs once per work item, on every layer of every batch.
+  int32_t koff_small[512];
+  std::vector<int32_t> koff_large(groups > 512 ? groups : 0);
+  int32_t* koff = groups > 512 ? koff_large.data() : koff_small;
   const int c4 = c.icp / 4;
   for (int g = 0; g < groups; ++g) {
-    int tap = g / c4;
+    const int tap = g / c4;
     koff[g] = ((tap / c.kw) * c.iw + tap % c.kw) * c.icp + (g % c4) * 4;
   }
-  const OutDesc& o = c.out;
+  int8_t* panel8 = reinterpret_cast<int8_t*>(c.scratch);  // one block: groups × 64 int8
+  int16_t* panel16 = reinterpret_cast<int16_t*>(c.scratch + static_cast<int64_t>(groups) * 64);
   for (int b = c.block0; b < c.block0 + c.blocks; ++b) {
-    const uint8_t* src = c.weights + static_cast<int64_t>(b) * groups * gbytes;
-    for (int64_t i = 0; i < static_cast<int64_t>(groups) * 64; ++i)
-      panel[i] = packed_value(src, i, c.bits);
-    const uint8_t* rows[2];
-    int64_t pixels[2], pixels2[2];
-    int m = 0;
-    for (int y = c.oh0; y < c.oh1; ++y)
-      for (int x = 0; x < c.ow; ++x) {
-        rows[m] = c.in + ((static_cast<int64_t>(c.n) * c.ih + c.y0 + y * c.stride) * c.iw + c.x0 +
-                          x * c.stride) *
-                             c.icp;
-        pixels[m] = (static_cast<int64_t>(c.n) * o.hp + y + o.border) * o.wp + x + o.border;
-        pixels2[m] = (static_cast<int64_t>(c.n) * c.out2.hp + y + c.out2.border) * c.out2.wp + x +
-                     c.out2.border;
-        if (++m == 2) {
-          tile<2>(c, panel, koff, rows, pixels, pixels2, b);
-          m = 0;
-        }
-      }
-    if (m == 1) tile<1>(c, panel, koff, rows, pixels, pixels2, b);
+    unpack_groups(c.weights + static_cast<int64_t>(b) * groups * gbytes, c.bits, groups, panel8);
+    const void* panel = panel8;
+    if (mac == Mac::kWide) {  // [g][pair 0: 16 channels × (k0, k1)][pair 1: × (k2, k3)]
+      for (int g = 0; g < groups; ++g)
+        for (int ch = 0; ch < kBlock; ++ch)
+          for (int k = 0; k < 4; ++k)
+            panel16[g * 64 + (k / 2) * 32 + ch * 2 + k % 2] = panel8[g * 64 + ch * 4 + k];
+      panel = panel16;
+    }
+    Epilogue8 epi[2] = {Epilogue8(c.rq, c.out.mode, c.zpcorr, b * kBlock, c.out.cp, c.oc),
+                        Epilogue8(c.rq, c.out.mode, c.zpcorr, b * kBlock + 8, c.out.cp, c.oc)};
+    if (c.residual || c.out2.data)
+      for (Epilogue8& e : epi) e.fuse(c);
+    const TileContext t{&c, koff, groups, steps, panel, epi, b};
+    switch (mac) {
+      case Mac::kInt16:
+        conv_block<Mac::kInt16>(t);
+        break;
+      case Mac::kInt32:
+        conv_block<Mac::kInt32>(t);
+        break;
+      case Mac::kWide:
+        conv_block<Mac::kWide>(t);
+        break;
+    }
   }
 }
 
+// ---- depthwise -------------------------------------------------------------------------------
+
+// Taps in pairs (t, t + 1) for vpmaddwd: per pair and 16-channel chunk, two vectors of int32
+// lanes (w_t, w_t+1) as int16, in the order unpacklo/unpackhi_epi16 interleave 16 channels:
+// channels 0-3 and 8-11, then 4-7 and 12-15.
 void dwconv_avx2(const DwconvArgs& d) {
-  const int taps = d.kh * d.kw;
-  const int cp64 = (d.c + 63) / 64 * 64;
-  int32_t* w = reinterpret_cast<int32_t*>(d.scratch);  // [tap][cp64]
-  for (int64_t i = 0; i < static_cast<int64_t>(taps) * cp64; ++i)
-    w[i] = packed_value(d.weights, i, d.bits);
-  int32_t* zpc = w + static_cast<int64_t>(taps) * cp64;
-  for (int c = 0; c < cp64; ++c) {
-    int32_t s = 0;
-    for (int t = 0; t < taps; ++t) s += w[t * cp64 + c];
-    zpc[c] = d.zp_in * s;
+  const int taps = d.kh * d.kw, pairs = (taps + 1) / 2;
+  const int cp64 = (d.c + 63) / 64 * 64, chunks16 = cp64 / 16;
+  // Scratch: the pairs [pair][chunk][2 vectors], zp·Σw per channel, the unpacked int8 weights.
+  __m256i* w = reinterpret_cast<__m256i*>(d.scratch);
+  int32_t* zpc = reinterpret_cast<int32_t*>(w + static_cast<int64_t>(pairs) * chunks16 * 2);
+  int8_t* values = reinterpret_cast<int8_t*>(zpc + cp64);  // [tap][cp64]
+  unpack_groups(d.weights, d.bits, static_cast<int64_t>(taps) * cp64 / 64, values);
+  const __m256i zp_in = _mm256_set1_epi32(d.zp_in);
+  for (int q = 0; q < chunks16; ++q) {
+    auto tap = [&](int t) {
+      return _mm256_cvtepi8_epi16(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(values + int64_t{t} * cp64 + q * 16)));
+    };
+    __m256i sum = _mm256_setzero_si256();  // Σw in int16: at most 64 taps × 128
+    for (int p = 0; p < pairs; ++p) {
+      const __m256i x0 = tap(2 * p);
+      const __m256i x1 = 2 * p + 1 < taps ? tap(2 * p + 1) : _mm256_setzero_si256();
+      sum = _mm256_add_epi16(sum, _mm256_add_epi16(x0, x1));
+      w[(int64_t{p} * chunks16 + q) * 2] = _mm256_unpacklo_epi16(x0, x1);
+      w[(int64_t{p} * chunks16 + q) * 2 + 1] = _mm256_unpackhi_epi16(x0, x1);
+    }
+    __m256i* z = reinterpret_cast<__m256i*>(zpc + q * 16);
+    _mm256_storeu_si256(z, _mm256_mullo_epi32(
+                               _mm256_cvtepi16_epi32(_mm256_castsi256_si128(sum)), zp_in));
+    _mm256_storeu_si256(z + 1, _mm256_mullo_epi32(
+                                   _mm256_cvtepi16_epi32(_mm256_extracti128_si256(sum, 1)), zp_in));
   }
-  std::vector<int64_t> toff(taps);
-  for (int t = 0; t < taps; ++t) toff[t] = ((t / d.kw) * d.iw + t % d.kw) * d.icp;
+  int64_t toff[64];
+  for (int t = 0; t < taps && t < 64; ++t) toff[t] = ((t / d.kw) * d.iw + t % d.kw) * d.icp;
+  // An odd last tap pairs with itself under zero weights.
+  const auto second = [&](int p) { return toff[2 * p + 1 < taps ? 2 * p + 1 : 2 * p]; };
   const OutDesc& o = d.out;
-  for (int y = d.oh0; y < d.oh1; ++y)
-    for (int x = 0; x < d.ow; ++x) {
-      const uint8_t* a = d.in + ((static_cast<int64_t>(d.n) * d.ih + d.y0 + y * d.stride) * d.iw +
-                                 d.x0 + x * d.stride) *
-                                    d.icp;
-      int64_t pixel = (static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + x + o.border;
-      for (int c0 = 0; c0 < o.cp; c0 += 8) {
-        __m256i acc = _mm256_setzero_si256();
-        for (int t = 0; t < taps; ++t) {
-          int64_t word;
-          __builtin_memcpy(&word, a + toff[t] + c0, 8);  // buffers keep 64 spare bytes
-          __m256i xv = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(word));
-          __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + t * cp64 + c0));
-          acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv));
-        }
-        alignas(32) int32_t sums[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(sums), acc);
-        for (int i = 0; i < 8 && c0 + i < o.cp; ++i) {
-          int ch = c0 + i;
-          if (ch >= d.c) {
-            if (o.mode == OutMode::kU8) static_cast<uint8_t*>(o.data)[pixel * o.cp + ch] = d.rq.zp;
-            continue;
+  const int esize = o.mode == OutMode::kU8 ? 1 : 4;
+  const int64_t step = static_cast<int64_t>(d.stride) * d.icp;
+  const int64_t next = static_cast<int64_t>(o.cp) * esize;
+  for (int q = 0; q * 16 < o.cp; ++q) {
+    const int c0 = q * 16;
+    const Epilogue8 epi[2] = {Epilogue8(d.rq, o.mode, zpc, c0, o.cp, d.c),
+                              Epilogue8(d.rq, o.mode, zpc, c0 + 8, o.cp, d.c)};
+    const __m256i* wq = w + q * 2;
+    for (int y = d.oh0; y < d.oh1; ++y) {
+      const uint8_t* row =
+          d.in + ((static_cast<int64_t>(d.n) * d.ih + d.y0 + y * d.stride) * d.iw + d.x0) * d.icp +
+          c0;
+      char* out =
+          static_cast<char*>(o.data) +
+          ((static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + o.border) * next + c0 * esize;
+      // Up to four pixels at a time: independent vpmaddwd chains.
+      for (int x = 0; x < d.ow; x += 4) {
+        const int mr = std::min(4, d.ow - x);
+        __m256i lo[4], hi[4];
+        for (int m = 0; m < 4; ++m) lo[m] = hi[m] = _mm256_setzero_si256();
+        for (int p = 0; p < pairs; ++p) {
+          const __m256i w0 = _mm256_load_si256(wq + p * chunks16 * 2);
+          const __m256i w1 = _mm256_load_si256(wq + p * chunks16 * 2 + 1);
+          const uint8_t* a0 = row + x * step + toff[2 * p];
+          const uint8_t* a1 = row + x * step + second(p);
+          for (int m = 0; m < mr; ++m) {  // 16 bytes from c0: the buffers keep spare bytes
+            const __m256i x0 =
+                _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a0 + m * step)));
+            const __m256i x1 =
+                _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a1 + m * step)));
+            lo[m] = _mm256_add_epi32(lo[m], _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w0));
+            hi[m] = _mm256_add_epi32(hi[m], _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w1));
           }
-          store(o, d.rq, pixel, ch, sums[i] - zpc[ch]);
+        }
+        for (int m = 0; m < mr; ++m) {
+          char* dst = out + (x + m) * next;
+          epi[0](_mm256_permute2x128_si256(lo[m], hi[m], 0x20), dst);
+          epi[1](_mm256_permute2x128_si256(lo[m], hi[m], 0x31), dst + 8 * esize);
         }
       }
     }
+  }
 }
 
-// The elementwise steps are a small share of the time: the scalar code serves AVX2 machines.
-void requantize_avx2(const RequantizeArgs& r) { requantize_ref(r); }
-void add_avx2(const AddArgs& a) { add_ref(a); }
-void quantize_input_avx2(const QuantizeInputArgs& a) { quantize_input_ref(a); }
+// ---- elementwise -----------------------------------------------------------------------------
+
+void requantize_avx2(const RequantizeArgs& r) {
+  const Rescale8 rs(r.rq);
+  const __m256i lo = _mm256_set1_epi64x(static_cast<int64_t>(r.lo) - r.zp);
+  const __m256i hi = _mm256_set1_epi64x(static_cast<int64_t>(r.hi) - r.zp);
+  const __m256i zp = _mm256_set1_epi32(r.zp);
+  for (int64_t p = 0; p < r.pixels; ++p) {
+    const int32_t* src = r.in + p * r.c;
+    uint8_t* dst = r.out + p * r.out_stride;
+    for (int c = 0; c < r.c; c += 8) {
+      const int n = std::min(8, r.c - c);
+      __m256i even, odd;
+      rs(_mm256_maskload_epi32(src + c, lanes(n)), &even, &odd);
+      store_u8(dst + c, _mm256_add_epi32(join(clamp64(even, lo, hi), clamp64(odd, lo, hi)), zp), n);
+    }
+  }
+}
+
+void add_avx2(const AddArgs& a) {
+  const Rescale8 r0(a.rq0), r1(a.rq1);
+  const __m256i lo = _mm256_set1_epi64x(a.lo), hi = _mm256_set1_epi64x(a.hi);
+  for (int64_t i = 0; i < a.count; i += 8) {
+    const __m256i m = lanes(static_cast<int>(std::min<int64_t>(8, a.count - i)));
+    __m256i e0, o0, e1, o1;
+    r0(_mm256_maskload_epi32(a.a + i, m), &e0, &o0);
+    r1(_mm256_maskload_epi32(a.b + i, m), &e1, &o1);
+    const __m256i even = clamp64(_mm256_add_epi64(e0, e1), lo, hi);
+    const __m256i odd = clamp64(_mm256_add_epi64(o0, o1), lo, hi);
+    _mm256_maskstore_epi32(a.out + i, m, join(even, odd));
+  }
+}
+
+void quantize_input_avx2(const QuantizeInputArgs& a) {
+  const __m256 scale = _mm256_set1_ps(a.scale), big = _mm256_set1_ps(1e6f);
+  const __m256 small = _mm256_set1_ps(-1e6f);
+  const __m256i zp = _mm256_set1_epi32(a.zp), lo = _mm256_set1_epi32(a.lo),
+                hi = _mm256_set1_epi32(a.hi);
+  int64_t p = 0;
+  for (; p + 8 <= a.pixels; p += 8) {
+    __m256i packed = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      __m256i q = zp;
+      if (c < a.c) {
+        __m256 v = _mm256_div_ps(_mm256_loadu_ps(a.planes[c] + p), scale);
+        v = _mm256_min_ps(_mm256_max_ps(v, small), big);
+        v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q = _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(v), zp), hi), lo);
+      }
+      packed = _mm256_or_si256(packed, _mm256_slli_epi32(_mm256_and_si256(q, _mm256_set1_epi32(0xff)),
+                                                         8 * c));
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.out + p * 4), packed);
+  }
+  QuantizeInputArgs rest = a;
+  for (int c = 0; c < a.c; ++c) rest.planes[c] = a.planes[c] + p;
+  rest.pixels = a.pixels - p;
+  rest.out = a.out + p * 4;
+  quantize_input_ref(rest);
+}
 
 }  // namespace mpq::runtime

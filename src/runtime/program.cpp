@@ -9,11 +9,14 @@
 namespace mpq::runtime {
 namespace {
 
-void put_bits(uint8_t* buf, int64_t index, int bits, int value) {
+// Stores `value` at `bits` and returns the magnitude of the value stored (sign-extended).
+int put_bits(uint8_t* buf, int64_t index, int bits, int value) {
   uint32_t v = static_cast<uint32_t>(value) & ((1u << bits) - 1);
   int64_t bit = index * bits;
   for (int b = 0; b < bits; ++b, ++bit)
     if (v >> b & 1) buf[bit >> 3] |= static_cast<uint8_t>(1u << (bit & 7));
+  const int stored = static_cast<int>(v ^ (1u << (bits - 1))) - (1 << (bits - 1));
+  return stored < 0 ? -stored : stored;
 }
 
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
@@ -59,13 +62,15 @@ void pack_layer(ConvLayer& L, const std::vector<int8_t>& q) {
   L.icp = round_up(L.ic, 4);
   const int channels64 = round_up(L.oc, 64);
   L.zpcorr.assign(channels64, 0);
+  L.w_max = 0;
   if (L.kind == ConvKind::kDwconv) {
     const int64_t values = static_cast<int64_t>(taps) * channels64;
     L.packed.assign(values * L.bits / 8 + kWeightTail, 0);
     for (int c = 0; c < L.oc; ++c)
       for (int t = 0; t < taps; ++t) {
         int v = q[static_cast<int64_t>(c) * taps + t];
-        put_bits(L.packed.data(), static_cast<int64_t>(t) * channels64 + c, L.bits, v);
+        L.w_max = std::max(
+            L.w_max, put_bits(L.packed.data(), static_cast<int64_t>(t) * channels64 + c, L.bits, v));
         L.zpcorr[c] += L.in_zp * v;
       }
     return;
@@ -79,7 +84,7 @@ void pack_layer(ConvLayer& L, const std::vector<int8_t>& q) {
         int v = q[(static_cast<int64_t>(c) * L.ic + ci) * taps + t];
         int64_t kk = static_cast<int64_t>(t) * L.icp + ci;
         int64_t index = ((c / kBlock) * groups + kk / 4) * 64 + (c % kBlock) * 4 + kk % 4;
-        put_bits(L.packed.data(), index, L.bits, v);
+        L.w_max = std::max(L.w_max, put_bits(L.packed.data(), index, L.bits, v));
         L.zpcorr[c] += L.in_zp * v;
       }
 }

@@ -53,7 +53,8 @@ struct ConvLayer {
   // Runtime layout (kernels.h): conv/fc in 16-channel blocks of 64-value groups; depthwise
   // [tap][c rounded up to 64]. Bit-packed at `bits`, kWeightTail spare bytes at the end.
   std::vector<uint8_t> packed;
-  int icp = 0;  // input channels as stored (conv K = kh·kw·icp)
+  int icp = 0;    // input channels as stored (conv K = kh·kw·icp)
+  int w_max = 0;  // the largest |weight| as stored
   // Per output channel, padded to a multiple of 64 channels with zeros.
   std::vector<int32_t> zpcorr, mult, shift;
   std::vector<int64_t> add;

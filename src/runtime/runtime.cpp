@@ -235,6 +235,7 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
   base.y0 = in.border - L.pad_top, base.x0 = in.border - L.pad_left;
   base.weights = L.packed.data(), base.bits = L.bits, base.oc = L.oc;
   base.zpcorr = L.zpcorr.data();
+  base.in_max = std::min(255, std::max({in.hi, in.zp, 0})), base.w_max = L.w_max;
   base.rq = rq, base.out = od;
   if (st.residual >= 0) {
     base.residual = reinterpret_cast<const int32_t*>(data[st.residual]);
@@ -482,7 +483,7 @@ Status Model::Impl::load(const std::string& path, const Options& opts) {
         si.kind = L.kind == ConvKind::kDwconv ? "dwconv" : L.kind == ConvKind::kFc ? "fc" : "conv";
         si.w_bits = L.bits, si.a_bits = L.a_bits, si.macs = L.macs();
         size_t need = L.kind == ConvKind::kDwconv
-                          ? static_cast<size_t>(L.kh * L.kw + 1) * ((L.oc + 63) / 64 * 64) * 4
+                          ? static_cast<size_t>(5 * L.kh * L.kw + 4) * ((L.oc + 63) / 64 * 64)
                           : static_cast<size_t>(L.kh) * L.kw * L.icp * 64;
         scratch_bytes = std::max(scratch_bytes, need);
         break;

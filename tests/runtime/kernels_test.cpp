@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -24,10 +25,11 @@ std::vector<uint8_t> random_bytes(size_t n) {
 struct Requants {
   std::vector<int32_t> mult, shift;
   std::vector<int64_t> add;
-  explicit Requants(int channels) {
+  // Shifts of 32 or more are the AVX2 epilogue's 32-bit path, smaller ones its 64-bit path.
+  explicit Requants(int channels, int shift_lo = 36, int shift_hi = 44) {
     for (int c = 0; c < channels; ++c) {
       mult.push_back(uniform(1 << 30, 0x7fffffff));
-      int sh = uniform(36, 44);
+      int sh = uniform(shift_lo, shift_hi);
       shift.push_back(sh);
       add.push_back((int64_t{uniform(-1000, 1000)} << (sh - 4)) + (int64_t{1} << (sh - 1)));
     }
@@ -86,15 +88,19 @@ TEST(RuntimeKernels, ConvMatchesRefBitForBit) {
             a.oh = (ih + 2 * g.pad - g.k) / g.stride + 1;
             a.ow = (iw + 2 * g.pad - g.k) / g.stride + 1;
             auto input = random_bytes(static_cast<size_t>(2) * a.ih * a.iw * icp + 64);
-            a.in = input.data();
+            // Variant 2 has 7-bit activations: W8 then fits vpmaddubsw on AVX2.
+            if (variant == 2)
+              for (auto& v : input) v &= 127;
+            a.in = input.data(), a.in_max = variant == 2 ? 127 : 255;
             const int groups = a.k() / 4, blocks = (oc + 15) / 16;
             auto weights = random_bytes(blocks * groups * group_bytes(bits) + kWeightTail);
-            a.weights = weights.data(), a.bits = bits, a.oc = oc;
+            a.weights = weights.data(), a.bits = bits, a.oc = oc, a.w_max = 1 << (bits - 1);
             const int padded = (oc + 63) / 64 * 64 + 64;
             std::vector<int32_t> zpcorr(padded);
             for (int c = 0; c < oc; ++c) zpcorr[c] = uniform(-100000, 100000);
             a.zpcorr = zpcorr.data();
-            Requants r(padded);
+            // Variant 1 requantizes with shifts below 32 (multipliers of 1/2 and more).
+            Requants r(padded, variant == 1 ? 20 : 36, variant == 1 ? 31 : 44);
             int zp = uniform(0, 40);
             a.rq = mode == OutMode::kU8 ? r.rq(zp, zp, uniform(200, 255))
                                         : r.rq(0, uniform(-(1 << 20), 0), uniform(1, 1 << 20));
@@ -105,20 +111,87 @@ TEST(RuntimeKernels, ConvMatchesRefBitForBit) {
                 static_cast<size_t>(2) * (a.oh + 2 * obord) * (a.ow + 2 * obord) * ocp * esize + 64;
             std::vector<uint8_t> want(out_bytes, 0xAB), got(out_bytes, 0xAB);
             a.out = {mode, want.data(), a.oh + 2 * obord, a.ow + 2 * obord, ocp, obord};
+            // An int32 output with a residual and a uint8 copy (a residual block's last conv):
+            // every other case of kI32, the rescales on either side of 32-bit shifts.
+            std::vector<int32_t> residual(out_bytes / 4);
+            const size_t copy_bytes =
+                static_cast<size_t>(2) * (a.oh + 2) * (a.ow + 2) * ((oc + 3) / 4 * 4) + 64;
+            std::vector<uint8_t> copy_want(copy_bytes, 0xEF), copy_got(copy_bytes, 0xEF);
+            const bool fused = mode == OutMode::kI32 && index % 2 == 0;
+            if (fused) {
+              for (auto& v : residual) v = uniform(-(1 << 24), 1 << 24);
+              a.residual = residual.data();
+              const int rs = variant == 1 ? uniform(1, 31) : uniform(32, 40);
+              a.res_rq = {uniform(1 << 30, 0x7fffffff), rs, int64_t{1} << (rs - 1)};
+              a.out2 = {OutMode::kU8, copy_want.data(), a.oh + 2, a.ow + 2, (oc + 3) / 4 * 4, 1};
+              const int cs = variant == 2 ? uniform(1, 31) : uniform(32, 44);
+              a.out2_rq = {uniform(1 << 30, 0x7fffffff), cs, int64_t{uniform(-50, 50)} << (cs - 2)};
+              a.out2_zp = uniform(0, 30), a.out2_lo = 0, a.out2_hi = uniform(100, 255);
+            }
             std::vector<uint8_t> scratch(static_cast<size_t>(a.k()) * 64 * kMaxBlocks + 4096);
             a.scratch = reinterpret_cast<uint8_t*>(
                 (reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
             run_conv(a, conv_ref, a.oh);
             a.out.data = got.data();
+            if (fused) a.out2.data = copy_got.data();
             run_conv(a, k.conv, 1 + index % 3);
             ASSERT_EQ(want, got) << isa_name(isa) << " conv: bits " << bits << ", " << g.k << "x"
                                  << g.k << " stride " << g.stride << ", oc " << oc << ", icp "
                                  << icp << ", input " << ih << "x" << iw << ", mode "
-                                 << static_cast<int>(mode);
+                                 << static_cast<int>(mode) << ", variant " << variant
+                                 << (fused ? ", residual and copy" : "");
+            ASSERT_EQ(copy_want, copy_got) << isa_name(isa) << " conv copy: bits " << bits;
             ++cases;
           }
   }
   std::printf("%d conv cases bit-exact\n", cases);
+}
+
+// The AVX2 conv sums u8 × s8 pairs in int16 where 2·in_max·w_max <= 32767, and S such pair sums
+// before widening: every width at its extreme values (weights all at -2^(bits-1), activations all
+// at in_max, a long K) is where a wrong S or a saturating vpmaddubsw would show.
+TEST(RuntimeKernels, ConvAtTheInt16BoundaryMatchesRef) {
+  int cases = 0;
+  for (Isa isa : kSimd) {
+    if (!runs(isa)) continue;
+    const Kernels& k = kernels_for(isa);
+    for (int bits = 2; bits <= 8; ++bits)
+      for (int in_max : {255, 128, 127, 64})
+        for (int sign : {-1, 1}) {
+          ConvArgs a;
+          const int icp = 64, oc = 32, side = 5;
+          a.ih = a.iw = side + 2, a.icp = icp, a.kh = a.kw = 3, a.oh = a.ow = side;
+          std::vector<uint8_t> input(static_cast<size_t>(2) * a.ih * a.iw * icp + 64,
+                                     static_cast<uint8_t>(in_max));
+          a.in = input.data(), a.in_max = in_max;
+          const int groups = a.k() / 4, blocks = oc / 16;
+          // Every value at -2^(bits-1) (sign -1) or 2^(bits-1) - 1.
+          const int value = sign < 0 ? -(1 << (bits - 1)) : (1 << (bits - 1)) - 1;
+          std::vector<uint8_t> weights(blocks * groups * group_bytes(bits) + kWeightTail, 0);
+          for (int64_t i = 0; i < static_cast<int64_t>(blocks) * groups * 64; ++i)
+            for (int b = 0; b < bits; ++b)
+              if ((static_cast<unsigned>(value) >> b) & 1)
+                weights[(i * bits + b) / 8] |= static_cast<uint8_t>(1u << ((i * bits + b) % 8));
+          a.weights = weights.data(), a.bits = bits, a.oc = oc, a.w_max = 1 << (bits - 1);
+          std::vector<int32_t> zpcorr(128, 0);
+          a.zpcorr = zpcorr.data();
+          Requants r(128);
+          a.rq = r.rq(0, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
+          const size_t out_bytes = static_cast<size_t>(2) * side * side * oc * 4 + 64;
+          std::vector<uint8_t> want(out_bytes, 0xAB), got(out_bytes, 0xAB);
+          a.out = {OutMode::kRaw, want.data(), side, side, oc, 0};
+          std::vector<uint8_t> scratch(static_cast<size_t>(a.k()) * 64 * kMaxBlocks + 4096);
+          a.scratch = reinterpret_cast<uint8_t*>(
+              (reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
+          run_conv(a, conv_ref, a.oh);
+          a.out.data = got.data();
+          run_conv(a, k.conv, 2);
+          ASSERT_EQ(want, got) << isa_name(isa) << " conv: bits " << bits << ", in_max " << in_max
+                               << ", weights " << value;
+          ++cases;
+        }
+  }
+  std::printf("%d boundary conv cases bit-exact\n", cases);
 }
 
 TEST(RuntimeKernels, DepthwiseMatchesRefBitForBit) {
