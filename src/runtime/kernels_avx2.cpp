@@ -208,6 +208,78 @@ struct Epilogue8 {
   }
 };
 
+// The requantization of 16 channels to uint8 where every shift is >= 32 (the common case): the
+// 32-bit results of Rescale8's fast path, then saturated to int16 (the clamp bounds lie within
+// ±255, so saturation keeps every comparison), clamped, offset and packed in int16 lanes.
+// Lane j of the first vector is channel chan[j], of the second chan[8 + j] (from c0); `permute`:
+// the two vectors are channels 0-7 and 8-15 (a conv), else 0-3, 8-11 and 4-7, 12-15
+// (the depthwise's unpacklo/unpackhi order), which vpackssdw puts in order by itself.
+// Lanes beyond oc get zero multipliers and the clamp [0, 0]: they hold zp, as conv_store_ref.
+struct Epilogue16 {
+  __m256i zpcorr[2], mult[2], mult_odd[2], add_even[2], add_odd[2], shift32[2];
+  __m256i lo, hi, zp;  // int16, channel order
+  int store = 0;       // channels stored (< cp − c0)
+  bool permute = true, ok = false;
+
+  static constexpr int kInOrder[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  static constexpr int kUnpackOrder[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
+
+  Epilogue16(const Requant& rq, const int32_t* zpc, int c0, int cp, int oc, bool in_order)
+      : permute(in_order) {
+    store = std::min(16, std::max(0, cp - c0));
+    const int* chan = in_order ? kInOrder : kUnpackOrder;
+    alignas(32) int32_t z[16] = {}, mu[16] = {}, sh[16] = {};
+    alignas(32) int64_t ad[16] = {};
+    alignas(32) int16_t l[16] = {}, h[16] = {};
+    const int64_t lo64 = static_cast<int64_t>(rq.lo) - rq.zp, hi64 = static_cast<int64_t>(rq.hi) - rq.zp;
+    ok = lo64 >= -32768 && hi64 <= 32767 && lo64 <= 0 && hi64 >= 0;
+    for (int j = 0; j < 16; ++j) {
+      const int c = c0 + chan[j];
+      if (c >= oc) continue;  // zero multiplier, clamp [0, 0]
+      z[j] = zpc ? zpc[c] : 0;
+      mu[j] = rq.mult[c], sh[j] = rq.shift[c] - 32, ad[j] = rq.add[c];
+      ok = ok && rq.shift[c] >= 32;
+    }
+    for (int i = 0; i < 16; ++i) {  // int16 lanes are in channel order
+      const bool real = c0 + i < oc;
+      l[i] = static_cast<int16_t>(real ? std::max<int64_t>(lo64, -32768) : 0);
+      h[i] = static_cast<int16_t>(real ? std::min<int64_t>(hi64, 32767) : 0);
+    }
+    for (int v = 0; v < 2; ++v) {
+      zpcorr[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(z + 8 * v));
+      mult[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(mu + 8 * v));
+      mult_odd[v] = _mm256_srli_epi64(mult[v], 32);
+      const int64_t* a = ad + 8 * v;
+      add_even[v] = _mm256_setr_epi64x(a[0], a[2], a[4], a[6]);
+      add_odd[v] = _mm256_setr_epi64x(a[1], a[3], a[5], a[7]);
+      shift32[v] = _mm256_load_si256(reinterpret_cast<const __m256i*>(sh + 8 * v));
+    }
+    lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(l));
+    hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(h));
+    zp = _mm256_set1_epi16(static_cast<int16_t>(rq.zp));
+  }
+  __m256i rescale(int v, __m256i acc) const {
+    acc = _mm256_sub_epi32(acc, zpcorr[v]);
+    const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(acc, mult[v]), add_even[v]);
+    const __m256i odd =
+        _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult_odd[v]), add_odd[v]);
+    return _mm256_srav_epi32(high_halves(even, odd), shift32[v]);
+  }
+  void operator()(__m256i a, __m256i b, uint8_t* out) const {
+    __m256i v = _mm256_packs_epi32(rescale(0, a), rescale(1, b));
+    if (permute) v = _mm256_permute4x64_epi64(v, 0xD8);
+    v = _mm256_add_epi16(_mm256_max_epi16(_mm256_min_epi16(v, hi), lo), zp);
+    const __m128i bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi16(v, v), 0x08));
+    if (store == 16) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+    } else if (store > 0) {
+      alignas(16) uint8_t tmp[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes);
+      std::memcpy(out, tmp, store);
+    }
+  }
+};
+
 // ---- weight unpacking ------------------------------------------------------------------------
 
 // `groups` groups of 64 values bit-packed LSB-first at `bits` (8·bits bytes each) -> int8.
@@ -270,19 +342,22 @@ struct TileContext {
   int groups, steps;      // steps: groups summed in int16 (kInt16)
   const void* panel;      // one block: groups × 64 int8, or groups × 64 int16 pairs (kWide)
   const Epilogue8* epi;   // the block's two halves
+  const Epilogue16* epi16;  // non-null: the block's uint8 output in one (Epilogue16)
   int block;
 };
 
-// Stores pixel m's 16 channel sums (acc[0]: channels 0-7, acc[1]: 8-15) of a tile at (y, x).
+// Stores an output pixel's 16 channel sums (acc[0]: channels 0-7, acc[1]: 8-15) at (y, x).
 void store_pixel(const TileContext& t, const __m256i* acc, int y, int x) {
   const ConvArgs& c = *t.args;
   const OutDesc& o = c.out;
   const int esize = o.mode == OutMode::kU8 ? 1 : 4;
-  y += x / c.ow;
-  x %= c.ow;
   const int64_t pixel = (static_cast<int64_t>(c.n) * o.hp + y + o.border) * o.wp + x + o.border;
   const int c0 = t.block * kBlock;
   char* base = static_cast<char*>(o.data) + (pixel * o.cp + c0) * esize;
+  if (t.epi16) {
+    (*t.epi16)(acc[0], acc[1], reinterpret_cast<uint8_t*>(base));
+    return;
+  }
   if (!c.residual && !c.out2.data) {
     t.epi[0](acc[0], base);
     t.epi[1](acc[1], base + 8 * esize);
@@ -327,7 +402,7 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
     const int steps = kMac == Mac::kInt16 ? t.steps : 1;
     // kInt16 keeps its int32 sums in memory (the barrier below): the registers hold the int16
     // sums of 2·MR vectors, the weights and the activation.
-    alignas(32) int32_t total[MR][16] = {};
+    alignas(32) int32_t total[MR][16];
     for (int g0 = 0; g0 < t.groups; g0 += steps) {
       const int g1 = std::min(t.groups, g0 + steps);
       __m256i sum[MR][2];
@@ -348,8 +423,8 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
         for (int m = 0; m < MR; ++m)
           for (int h = 0; h < 2; ++h) {
             __m256i* p = reinterpret_cast<__m256i*>(total[m] + 8 * h);
-            _mm256_store_si256(p, _mm256_add_epi32(_mm256_load_si256(p),
-                                                   _mm256_madd_epi16(sum[m][h], ones)));
+            const __m256i wide = _mm256_madd_epi16(sum[m][h], ones);
+            _mm256_store_si256(p, g0 == 0 ? wide : _mm256_add_epi32(_mm256_load_si256(p), wide));
           }
         __asm__ volatile("" : : "r"(&total[0][0]) : "memory");
       } else {
@@ -364,7 +439,10 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
         for (int h = 0; h < 2; ++h)
           acc[m][h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(total[m] + 8 * h));
   }
-  for (int m = 0; m < MR; ++m) store_pixel(t, acc[m], y, x + m);
+  for (int m = 0; m < MR; ++m) {  // consecutive pixels in row-major order from (y, x < ow)
+    store_pixel(t, acc[m], y, x);
+    if (++x == t.args->ow) x = 0, ++y;
+  }
 }
 
 using TileFn = void (*)(const TileContext&, const uint8_t*, int64_t, int, int);
@@ -378,15 +456,19 @@ constexpr std::array<TileFn, sizeof...(M)> tiles(std::integer_sequence<int, M...
 template <Mac kMac>
 const auto kTiles = tiles<kMac>(std::make_integer_sequence<int, kRows<kMac>>{});
 
-// `count` output pixels, consecutive in row-major order from (y, x), input pixels `astride`
-// bytes apart from `a`.
+// `count` output pixels, consecutive in row-major order from (y, x < ow), input pixels
+// `astride` bytes apart from `a`.
 template <Mac kMac>
 void run_pixels(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x,
                 int count) {
   constexpr int MR = kRows<kMac>;
+  const int ow = t.args->ow;
   int q = 0;
-  for (; q + MR <= count; q += MR) tile<MR, kMac>(t, a + q * astride, astride, y, x + q);
-  if (q < count) kTiles<kMac>[count - q - 1](t, a + q * astride, astride, y, x + q);
+  for (; q + MR <= count; q += MR) {
+    tile<MR, kMac>(t, a + q * astride, astride, y, x);
+    for (x += MR; x >= ow;) x -= ow, ++y;
+  }
+  if (q < count) kTiles<kMac>[count - q - 1](t, a + q * astride, astride, y, x);
 }
 
 template <Mac kMac>
@@ -459,7 +541,9 @@ void conv_avx2(const ConvArgs& c) {
                         Epilogue8(c.rq, c.out.mode, c.zpcorr, b * kBlock + 8, c.out.cp, c.oc)};
     if (c.residual || c.out2.data)
       for (Epilogue8& e : epi) e.fuse(c);
-    const TileContext t{&c, koff, groups, steps, panel, epi, b};
+    const Epilogue16 epi16(c.rq, c.zpcorr, b * kBlock, c.out.cp, c.oc, true);
+    const bool use16 = c.out.mode == OutMode::kU8 && epi16.ok;
+    const TileContext t{&c, koff, groups, steps, panel, epi, use16 ? &epi16 : nullptr, b};
     switch (mac) {
       case Mac::kInt16:
         conv_block<Mac::kInt16>(t);
@@ -519,6 +603,8 @@ void dwconv_avx2(const DwconvArgs& d) {
     const int c0 = q * 16;
     const Epilogue8 epi[2] = {Epilogue8(d.rq, o.mode, zpc, c0, o.cp, d.c),
                               Epilogue8(d.rq, o.mode, zpc, c0 + 8, o.cp, d.c)};
+    const Epilogue16 epi16(d.rq, zpc, c0, o.cp, d.c, false);
+    const bool use16 = o.mode == OutMode::kU8 && epi16.ok;
     const __m256i* wq = w + q * 2;
     for (int y = d.oh0; y < d.oh1; ++y) {
       const uint8_t* row =
@@ -548,6 +634,10 @@ void dwconv_avx2(const DwconvArgs& d) {
         }
         for (int m = 0; m < mr; ++m) {
           char* dst = out + (x + m) * next;
+          if (use16) {
+            epi16(lo[m], hi[m], reinterpret_cast<uint8_t*>(dst));
+            continue;
+          }
           epi[0](_mm256_permute2x128_si256(lo[m], hi[m], 0x20), dst);
           epi[1](_mm256_permute2x128_si256(lo[m], hi[m], 0x31), dst + 8 * esize);
         }
