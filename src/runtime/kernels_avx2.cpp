@@ -258,14 +258,14 @@ struct Epilogue16 {
     hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(h));
     zp = _mm256_set1_epi16(static_cast<int16_t>(rq.zp));
   }
-  __m256i rescale(int v, __m256i acc) const {
+  __attribute__((always_inline)) __m256i rescale(int v, __m256i acc) const {
     acc = _mm256_sub_epi32(acc, zpcorr[v]);
     const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(acc, mult[v]), add_even[v]);
     const __m256i odd =
         _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(acc, 32), mult_odd[v]), add_odd[v]);
     return _mm256_srav_epi32(high_halves(even, odd), shift32[v]);
   }
-  void operator()(__m256i a, __m256i b, uint8_t* out) const {
+  __attribute__((always_inline)) void operator()(__m256i a, __m256i b, uint8_t* out) const {
     __m256i v = _mm256_packs_epi32(rescale(0, a), rescale(1, b));
     if (permute) v = _mm256_permute4x64_epi64(v, 0xD8);
     v = _mm256_add_epi16(_mm256_max_epi16(_mm256_min_epi16(v, hi), lo), zp);
@@ -419,6 +419,13 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
           sum[m][1] = _mm256_add_epi16(_mm256_maddubs_epi16(av, w1), sum[m][1]);
         }
       }
+      if (kMac == Mac::kInt16 && g0 == 0 && g1 == t.groups) {  // one run of groups: no memory
+        for (int m = 0; m < MR; ++m) {
+          acc[m][0] = _mm256_madd_epi16(sum[m][0], ones);
+          acc[m][1] = _mm256_madd_epi16(sum[m][1], ones);
+        }
+        break;
+      }
       if constexpr (kMac == Mac::kInt16) {
         for (int m = 0; m < MR; ++m)
           for (int h = 0; h < 2; ++h) {
@@ -434,14 +441,31 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
         }
       }
     }
-    if constexpr (kMac == Mac::kInt16)
+    if (kMac == Mac::kInt16 && t.groups > steps)
       for (int m = 0; m < MR; ++m)
         for (int h = 0; h < 2; ++h)
           acc[m][h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(total[m] + 8 * h));
   }
-  for (int m = 0; m < MR; ++m) {  // consecutive pixels in row-major order from (y, x < ow)
+  // Consecutive pixels in row-major order from (y, x < ow).
+  const ConvArgs& c = *t.args;
+  if (t.epi16) {
+    const OutDesc& o = c.out;
+    const auto at = [&](int yy, int xx) {
+      return static_cast<uint8_t*>(o.data) +
+             ((static_cast<int64_t>(c.n) * o.hp + yy + o.border) * o.wp + xx + o.border) * o.cp +
+             t.block * kBlock;
+    };
+    uint8_t* dst = at(y, x);
+    for (int m = 0; m < MR; ++m) {
+      (*t.epi16)(acc[m][0], acc[m][1], dst);
+      dst += o.cp;
+      if (++x == c.ow) x = 0, ++y, dst = at(y, x);
+    }
+    return;
+  }
+  for (int m = 0; m < MR; ++m) {
     store_pixel(t, acc[m], y, x);
-    if (++x == t.args->ow) x = 0, ++y;
+    if (++x == c.ow) x = 0, ++y;
   }
 }
 
