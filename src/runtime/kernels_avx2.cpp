@@ -62,8 +62,8 @@ __m256i high_halves(__m256i even, __m256i odd) {
 // clamp(a + b, lo, hi) of int32 lanes, exact where a + b leaves int32 (lo, hi are int32).
 __m256i add_clamp32(__m256i a, __m256i b, __m256i lo, __m256i hi) {
   const __m256i sum = _mm256_add_epi32(a, b);
-  const __m256i overflow = _mm256_srai_epi32(
-      _mm256_andnot_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(a, sum)), 31);
+  const __m256i overflow =
+      _mm256_srai_epi32(_mm256_andnot_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(a, sum)), 31);
   const __m256i clamped = _mm256_max_epi32(_mm256_min_epi32(sum, hi), lo);
   return _mm256_blendv_epi8(clamped, _mm256_blendv_epi8(hi, lo, a), overflow);
 }
@@ -157,8 +157,8 @@ struct Epilogue8 {
     copy_zp = _mm256_set1_epi32(c.out2_zp);
     copy_lo32 = _mm256_set1_epi32(static_cast<int32_t>(std::max<int64_t>(l, INT32_MIN)));
     copy_hi32 = _mm256_set1_epi32(static_cast<int32_t>(std::min<int64_t>(h, INT32_MAX)));
-    fast = fast && res_rs.int32_exact() && copy_rs.int32_exact() && l >= INT32_MIN &&
-           h <= INT32_MAX;
+    fast =
+        fast && res_rs.int32_exact() && copy_rs.int32_exact() && l >= INT32_MIN && h <= INT32_MAX;
   }
 
   // acc: the 8 channel sums; out: channel c0 of the output pixel (uint8 or int32).
@@ -231,7 +231,8 @@ struct Epilogue16 {
     alignas(32) int32_t z[16] = {}, mu[16] = {}, sh[16] = {};
     alignas(32) int64_t ad[16] = {};
     alignas(32) int16_t l[16] = {}, h[16] = {};
-    const int64_t lo64 = static_cast<int64_t>(rq.lo) - rq.zp, hi64 = static_cast<int64_t>(rq.hi) - rq.zp;
+    const int64_t lo64 = static_cast<int64_t>(rq.lo) - rq.zp,
+                  hi64 = static_cast<int64_t>(rq.hi) - rq.zp;
     ok = lo64 >= -32768 && hi64 <= 32767 && lo64 <= 0 && hi64 >= 0;
     for (int j = 0; j < 16; ++j) {
       const int c = c0 + chan[j];
@@ -269,7 +270,8 @@ struct Epilogue16 {
     __m256i v = _mm256_packs_epi32(rescale(0, a), rescale(1, b));
     if (permute) v = _mm256_permute4x64_epi64(v, 0xD8);
     v = _mm256_add_epi16(_mm256_max_epi16(_mm256_min_epi16(v, hi), lo), zp);
-    const __m128i bytes = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi16(v, v), 0x08));
+    const __m128i bytes =
+        _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi16(v, v), 0x08));
     if (store == 16) {
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
     } else if (store > 0) {
@@ -339,9 +341,9 @@ enum class Mac {
 struct TileContext {
   const ConvArgs* args;
   const int32_t* koff;
-  int groups, steps;      // steps: groups summed in int16 (kInt16)
-  const void* panel;      // one block: groups × 64 int8, or groups × 64 int16 pairs (kWide)
-  const Epilogue8* epi;   // the block's two halves
+  int groups, steps;        // steps: groups summed in int16 (kInt16)
+  const void* panel;        // one block: groups × 64 int8, or groups × 64 int16 pairs (kWide)
+  const Epilogue8* epi;     // the block's two halves
   const Epilogue16* epi16;  // non-null: the block's uint8 output in one (Epilogue16)
   int block;
 };
@@ -364,7 +366,8 @@ void store_pixel(const TileContext& t, const __m256i* acc, int y, int x) {
     return;
   }
   const OutDesc& o2 = c.out2;
-  const int64_t pixel2 = (static_cast<int64_t>(c.n) * o2.hp + y + o2.border) * o2.wp + x + o2.border;
+  const int64_t pixel2 =
+      (static_cast<int64_t>(c.n) * o2.hp + y + o2.border) * o2.wp + x + o2.border;
   const int32_t* res = c.residual ? c.residual + pixel * o.cp + c0 : nullptr;
   uint8_t* copy = o2.data ? static_cast<uint8_t*>(o2.data) + pixel2 * o2.cp + c0 : nullptr;
   t.epi[0](acc[0], base, res, copy);
@@ -407,16 +410,47 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
       const int g1 = std::min(t.groups, g0 + steps);
       __m256i sum[MR][2];
       for (int m = 0; m < MR; ++m) sum[m][0] = sum[m][1] = _mm256_setzero_si256();
-      for (int g = g0; g < g1; ++g) {
-        const __m256i* w = reinterpret_cast<const __m256i*>(panel + static_cast<int64_t>(g) * 64);
-        const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);
-        const uint8_t* ap = a + t.koff[g];
-        for (int m = 0; m < MR; ++m) {
+      if constexpr (MR == 4) {
+        // Named sums: gcc keeps them in registers (an array costs a copy of each every group).
+        __m256i s00 = sum[0][0], s01 = sum[0][1], s10 = sum[1][0], s11 = sum[1][1];
+        __m256i s20 = sum[2][0], s21 = sum[2][1], s30 = sum[3][0], s31 = sum[3][1];
+        const int64_t as = astride;
+        for (int g = g0; g < g1; ++g) {
+          const __m256i* w = reinterpret_cast<const __m256i*>(panel + static_cast<int64_t>(g) * 64);
+          const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);
+          const uint8_t* ap = a + t.koff[g];
           int32_t word;
-          std::memcpy(&word, ap + m * astride, 4);
-          const __m256i av = _mm256_set1_epi32(word);
-          sum[m][0] = _mm256_add_epi16(_mm256_maddubs_epi16(av, w0), sum[m][0]);
-          sum[m][1] = _mm256_add_epi16(_mm256_maddubs_epi16(av, w1), sum[m][1]);
+          std::memcpy(&word, ap, 4);
+          __m256i av = _mm256_set1_epi32(word);
+          s00 = _mm256_add_epi16(s00, _mm256_maddubs_epi16(av, w0));
+          s01 = _mm256_add_epi16(s01, _mm256_maddubs_epi16(av, w1));
+          std::memcpy(&word, ap + as, 4);
+          av = _mm256_set1_epi32(word);
+          s10 = _mm256_add_epi16(s10, _mm256_maddubs_epi16(av, w0));
+          s11 = _mm256_add_epi16(s11, _mm256_maddubs_epi16(av, w1));
+          std::memcpy(&word, ap + 2 * as, 4);
+          av = _mm256_set1_epi32(word);
+          s20 = _mm256_add_epi16(s20, _mm256_maddubs_epi16(av, w0));
+          s21 = _mm256_add_epi16(s21, _mm256_maddubs_epi16(av, w1));
+          std::memcpy(&word, ap + 3 * as, 4);
+          av = _mm256_set1_epi32(word);
+          s30 = _mm256_add_epi16(s30, _mm256_maddubs_epi16(av, w0));
+          s31 = _mm256_add_epi16(s31, _mm256_maddubs_epi16(av, w1));
+        }
+        sum[0][0] = s00, sum[0][1] = s01, sum[1][0] = s10, sum[1][1] = s11;
+        sum[2][0] = s20, sum[2][1] = s21, sum[3][0] = s30, sum[3][1] = s31;
+      } else {
+        for (int g = g0; g < g1; ++g) {
+          const __m256i* w = reinterpret_cast<const __m256i*>(panel + static_cast<int64_t>(g) * 64);
+          const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);
+          const uint8_t* ap = a + t.koff[g];
+          for (int m = 0; m < MR; ++m) {
+            int32_t word;
+            std::memcpy(&word, ap + m * astride, 4);
+            const __m256i av = _mm256_set1_epi32(word);
+            sum[m][0] = _mm256_add_epi16(_mm256_maddubs_epi16(av, w0), sum[m][0]);
+            sum[m][1] = _mm256_add_epi16(_mm256_maddubs_epi16(av, w1), sum[m][1]);
+          }
         }
       }
       if (kMac == Mac::kInt16 && g0 == 0 && g1 == t.groups) {  // one run of groups: no memory
@@ -483,8 +517,7 @@ const auto kTiles = tiles<kMac>(std::make_integer_sequence<int, kRows<kMac>>{});
 // `count` output pixels, consecutive in row-major order from (y, x < ow), input pixels
 // `astride` bytes apart from `a`.
 template <Mac kMac>
-void run_pixels(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x,
-                int count) {
+void run_pixels(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x, int count) {
   constexpr int MR = kRows<kMac>;
   const int ow = t.args->ow;
   int q = 0;
@@ -610,10 +643,10 @@ void dwconv_avx2(const DwconvArgs& d) {
       w[(int64_t{p} * chunks16 + q) * 2 + 1] = _mm256_unpackhi_epi16(x0, x1);
     }
     __m256i* z = reinterpret_cast<__m256i*>(zpc + q * 16);
-    _mm256_storeu_si256(z, _mm256_mullo_epi32(
-                               _mm256_cvtepi16_epi32(_mm256_castsi256_si128(sum)), zp_in));
-    _mm256_storeu_si256(z + 1, _mm256_mullo_epi32(
-                                   _mm256_cvtepi16_epi32(_mm256_extracti128_si256(sum, 1)), zp_in));
+    _mm256_storeu_si256(
+        z, _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(sum)), zp_in));
+    _mm256_storeu_si256(
+        z + 1, _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(sum, 1)), zp_in));
   }
   int64_t toff[64];
   for (int t = 0; t < taps && t < 64; ++t) toff[t] = ((t / d.kw) * d.iw + t % d.kw) * d.icp;
@@ -634,9 +667,9 @@ void dwconv_avx2(const DwconvArgs& d) {
       const uint8_t* row =
           d.in + ((static_cast<int64_t>(d.n) * d.ih + d.y0 + y * d.stride) * d.iw + d.x0) * d.icp +
           c0;
-      char* out =
-          static_cast<char*>(o.data) +
-          ((static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + o.border) * next + c0 * esize;
+      char* out = static_cast<char*>(o.data) +
+                  ((static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + o.border) * next +
+                  c0 * esize;
       // Up to four pixels at a time: independent vpmaddwd chains.
       for (int x = 0; x < d.ow; x += 4) {
         const int mr = std::min(4, d.ow - x);
@@ -648,10 +681,10 @@ void dwconv_avx2(const DwconvArgs& d) {
           const uint8_t* a0 = row + x * step + toff[2 * p];
           const uint8_t* a1 = row + x * step + second(p);
           for (int m = 0; m < mr; ++m) {  // 16 bytes from c0: the buffers keep spare bytes
-            const __m256i x0 =
-                _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a0 + m * step)));
-            const __m256i x1 =
-                _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a1 + m * step)));
+            const __m256i x0 = _mm256_cvtepu8_epi16(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(a0 + m * step)));
+            const __m256i x1 = _mm256_cvtepu8_epi16(
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(a1 + m * step)));
             lo[m] = _mm256_add_epi32(lo[m], _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), w0));
             hi[m] = _mm256_add_epi32(hi[m], _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), w1));
           }
@@ -719,8 +752,8 @@ void quantize_input_avx2(const QuantizeInputArgs& a) {
         v = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         q = _mm256_max_epi32(_mm256_min_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(v), zp), hi), lo);
       }
-      packed = _mm256_or_si256(packed, _mm256_slli_epi32(_mm256_and_si256(q, _mm256_set1_epi32(0xff)),
-                                                         8 * c));
+      packed = _mm256_or_si256(
+          packed, _mm256_slli_epi32(_mm256_and_si256(q, _mm256_set1_epi32(0xff)), 8 * c));
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.out + p * 4), packed);
   }
