@@ -384,22 +384,34 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
     const __m256i pick01 = _mm256_set1_epi32(static_cast<int>(0x80018000u));
     const __m256i pick23 = _mm256_set1_epi32(static_cast<int>(0x80038002u));
     const int16_t* panel = static_cast<const int16_t*>(t.panel);
+    // Named sums, as the int8 tile below.
+    __m256i c00 = acc[0][0], c01 = acc[0][1], c10 = acc[MR > 1][0], c11 = acc[MR > 1][1];
+    __m256i c20 = acc[MR > 2 ? 2 : 0][0], c21 = acc[MR > 2 ? 2 : 0][1];
+    __m256i c30 = acc[MR > 3 ? 3 : 0][0], c31 = acc[MR > 3 ? 3 : 0][1];
     for (int g = 0; g < t.groups; ++g) {
       const __m256i* w = reinterpret_cast<const __m256i*>(panel + static_cast<int64_t>(g) * 64);
       const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);
       const __m256i w2 = _mm256_load_si256(w + 2), w3 = _mm256_load_si256(w + 3);
       const uint8_t* ap = a + t.koff[g];
-      for (int m = 0; m < MR; ++m) {
+      const auto step = [&](int m, __m256i& lo, __m256i& hi) {
         int32_t word;
         std::memcpy(&word, ap + m * astride, 4);
         const __m256i av = _mm256_set1_epi32(word);
         const __m256i p01 = _mm256_shuffle_epi8(av, pick01), p23 = _mm256_shuffle_epi8(av, pick23);
-        acc[m][0] = _mm256_add_epi32(acc[m][0], _mm256_madd_epi16(p01, w0));
-        acc[m][1] = _mm256_add_epi32(acc[m][1], _mm256_madd_epi16(p01, w1));
-        acc[m][0] = _mm256_add_epi32(acc[m][0], _mm256_madd_epi16(p23, w2));
-        acc[m][1] = _mm256_add_epi32(acc[m][1], _mm256_madd_epi16(p23, w3));
-      }
+        lo = _mm256_add_epi32(
+            lo, _mm256_add_epi32(_mm256_madd_epi16(p01, w0), _mm256_madd_epi16(p23, w2)));
+        hi = _mm256_add_epi32(
+            hi, _mm256_add_epi32(_mm256_madd_epi16(p01, w1), _mm256_madd_epi16(p23, w3)));
+      };
+      step(0, c00, c01);
+      if constexpr (MR > 1) step(1, c10, c11);
+      if constexpr (MR > 2) step(2, c20, c21);
+      if constexpr (MR > 3) step(3, c30, c31);
     }
+    acc[0][0] = c00, acc[0][1] = c01;
+    if constexpr (MR > 1) acc[MR > 1][0] = c10, acc[MR > 1][1] = c11;
+    if constexpr (MR > 2) acc[MR > 2 ? 2 : 0][0] = c20, acc[MR > 2 ? 2 : 0][1] = c21;
+    if constexpr (MR > 3) acc[MR > 3 ? 3 : 0][0] = c30, acc[MR > 3 ? 3 : 0][1] = c31;
   } else {
     const int8_t* panel = static_cast<const int8_t*>(t.panel);
     const int steps = kMac == Mac::kInt16 ? t.steps : 1;
@@ -505,7 +517,7 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
 
 using TileFn = void (*)(const TileContext&, const uint8_t*, int64_t, int, int);
 template <Mac kMac>
-constexpr int kRows = kMac == Mac::kInt16 ? 4 : 4;
+constexpr int kRows = 4;  // the named sums of tile() are for 4 pixels
 
 template <Mac kMac, int... M>
 constexpr std::array<TileFn, sizeof...(M)> tiles(std::integer_sequence<int, M...>) {
