@@ -134,6 +134,7 @@ struct DwconvArgs {
   const uint8_t* weights = nullptr;
   int bits = 8;
   int32_t zp_in = 0;
+  int in_max = 255, w_max = 128;  // as ConvArgs
   Requant rq;
   OutDesc out;
   int n = 0, oh0 = 0, oh1 = 0;

@@ -632,8 +632,99 @@ void conv_avx2(const ConvArgs& c) {
 // Taps in pairs (t, t + 1) for vpmaddwd: per pair and 16-channel chunk, two vectors of int32
 // lanes (w_t, w_t+1) as int16, in the order unpacklo/unpackhi_epi16 interleave 16 channels:
 // channels 0-3 and 8-11, then 4-7 and 12-15.
+namespace {
+
+// The depthwise for widths where u8 × s8 pair sums fit int16 (ConvArgs::in_max): taps in pairs
+// (t, t + 1), 32 channels of both taps byte-interleaved by vpunpcklbw/hbw (channels 0-7 and 16-23,
+// then 8-15 and 24-31) and multiplied by vpmaddubsw; every pair's int16 sums are added in int16
+// (steps >= pairs), then widened once.
+void dwconv_narrow(const DwconvArgs& d, int pairs) {
+  const int taps = d.kh * d.kw;
+  const int cp64 = (d.c + 63) / 64 * 64, chunks = cp64 / 32;
+  // Scratch: the pairs [pair][chunk][2 vectors], zp·Σw per channel, the unpacked int8 weights.
+  __m256i* w = reinterpret_cast<__m256i*>(d.scratch);
+  int32_t* zpc = reinterpret_cast<int32_t*>(w + static_cast<int64_t>(pairs) * chunks * 2);
+  int8_t* values = reinterpret_cast<int8_t*>(zpc + cp64);  // [tap][cp64]
+  unpack_groups(d.weights, d.bits, static_cast<int64_t>(taps) * cp64 / 64, values);
+  for (int c = 0; c < cp64; ++c) {
+    int32_t sum = 0;
+    for (int t = 0; t < taps; ++t) sum += values[int64_t{t} * cp64 + c];
+    zpc[c] = d.zp_in * sum;
+  }
+  for (int q = 0; q < chunks; ++q)
+    for (int p = 0; p < pairs; ++p) {
+      const auto tap = [&](int t) {
+        return t < taps ? _mm256_loadu_si256(
+                              reinterpret_cast<const __m256i*>(values + int64_t{t} * cp64 + q * 32))
+                        : _mm256_setzero_si256();
+      };
+      const __m256i w0 = tap(2 * p), w1 = tap(2 * p + 1);
+      w[(int64_t{p} * chunks + q) * 2] = _mm256_unpacklo_epi8(w0, w1);
+      w[(int64_t{p} * chunks + q) * 2 + 1] = _mm256_unpackhi_epi8(w0, w1);
+    }
+  int64_t toff[64];
+  for (int t = 0; t < taps && t < 64; ++t) toff[t] = ((t / d.kw) * d.iw + t % d.kw) * d.icp;
+  const auto second = [&](int p) { return toff[2 * p + 1 < taps ? 2 * p + 1 : 2 * p]; };
+  const OutDesc& o = d.out;
+  const int esize = o.mode == OutMode::kU8 ? 1 : 4;
+  const int64_t step = static_cast<int64_t>(d.stride) * d.icp;
+  const int64_t next = static_cast<int64_t>(o.cp) * esize;
+  for (int q = 0; q * 32 < o.cp; ++q) {
+    const int c0 = q * 32;
+    const Epilogue8 epi[4] = {Epilogue8(d.rq, o.mode, zpc, c0, o.cp, d.c),
+                              Epilogue8(d.rq, o.mode, zpc, c0 + 8, o.cp, d.c),
+                              Epilogue8(d.rq, o.mode, zpc, c0 + 16, o.cp, d.c),
+                              Epilogue8(d.rq, o.mode, zpc, c0 + 24, o.cp, d.c)};
+    const Epilogue16 epi16[2] = {Epilogue16(d.rq, zpc, c0, o.cp, d.c, true),
+                                 Epilogue16(d.rq, zpc, c0 + 16, o.cp, d.c, true)};
+    const bool use16 = o.mode == OutMode::kU8 && epi16[0].ok && epi16[1].ok;
+    const __m256i* wq = w + q * 2;
+    for (int y = d.oh0; y < d.oh1; ++y) {
+      const uint8_t* row =
+          d.in + ((static_cast<int64_t>(d.n) * d.ih + d.y0 + y * d.stride) * d.iw + d.x0) * d.icp +
+          c0;
+      char* out = static_cast<char*>(o.data) +
+                  ((static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + o.border) * next +
+                  c0 * esize;
+      for (int x = 0; x < d.ow; ++x) {
+        __m256i lo = _mm256_setzero_si256(), hi = lo;
+        const uint8_t* a = row + x * step;
+        for (int p = 0; p < pairs; ++p) {  // 32 bytes from c0: the buffers keep spare bytes
+          const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + toff[2 * p]));
+          const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + second(p)));
+          lo = _mm256_add_epi16(
+              lo, _mm256_maddubs_epi16(_mm256_unpacklo_epi8(x0, x1), wq[p * chunks * 2]));
+          hi = _mm256_add_epi16(
+              hi, _mm256_maddubs_epi16(_mm256_unpackhi_epi8(x0, x1), wq[p * chunks * 2 + 1]));
+        }
+        // lo: channels 0-7 | 16-23, hi: 8-15 | 24-31.
+        const __m256i c0_7 = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(lo));
+        const __m256i c8_15 = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(hi));
+        const __m256i c16_23 = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(lo, 1));
+        const __m256i c24_31 = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(hi, 1));
+        char* dst = out + x * next;
+        if (use16) {
+          epi16[0](c0_7, c8_15, reinterpret_cast<uint8_t*>(dst));
+          epi16[1](c16_23, c24_31, reinterpret_cast<uint8_t*>(dst + 16));
+          continue;
+        }
+        epi[0](c0_7, dst);
+        epi[1](c8_15, dst + 8 * esize);
+        epi[2](c16_23, dst + 16 * esize);
+        epi[3](c24_31, dst + 24 * esize);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void dwconv_avx2(const DwconvArgs& d) {
   const int taps = d.kh * d.kw, pairs = (taps + 1) / 2;
+  if (conv_int16_steps_avx2(d.in_max, d.w_max) >= pairs) {
+    dwconv_narrow(d, pairs);
+    return;
+  }
   const int cp64 = (d.c + 63) / 64 * 64, chunks16 = cp64 / 16;
   // Scratch: the pairs [pair][chunk][2 vectors], zp·Σw per channel, the unpacked int8 weights.
   __m256i* w = reinterpret_cast<__m256i*>(d.scratch);

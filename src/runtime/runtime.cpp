@@ -211,6 +211,7 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
     base.oh = L.oh, base.ow = L.ow, base.kh = L.kh, base.kw = L.kw, base.stride = L.stride;
     base.y0 = in.border - L.pad_top, base.x0 = in.border - L.pad_left;
     base.weights = L.packed.data(), base.bits = L.bits, base.zp_in = L.in_zp;
+    base.in_max = std::min(255, std::max({in.hi, in.zp, 0})), base.w_max = L.w_max;
     base.rq = rq, base.out = od;
     int chunk = oh;
     while (images * ((oh + chunk - 1) / chunk) < 4 * threads && chunk > 1) chunk = (chunk + 1) / 2;

@@ -194,6 +194,53 @@ TEST(RuntimeKernels, ConvAtTheInt16BoundaryMatchesRef) {
   std::printf("%d boundary conv cases bit-exact\n", cases);
 }
 
+// The AVX2 depthwise's vpmaddubsw path at the same extremes, 3x3 (5 tap pairs) and 5x5 (13).
+TEST(RuntimeKernels, DepthwiseAtTheInt16BoundaryMatchesRef) {
+  int cases = 0;
+  for (Isa isa : kSimd) {
+    if (!runs(isa)) continue;
+    const Kernels& k = kernels_for(isa);
+    for (int bits = 2; bits <= 8; ++bits)
+      for (int in_max : {255, 127})
+        for (int kernel : {3, 5})
+          for (int sign : {-1, 1}) {
+            DwconvArgs a;
+            const int c = 40, icp = 40, side = 6;
+            a.ih = a.iw = side + kernel - 1, a.icp = icp, a.c = c, a.kh = a.kw = kernel;
+            a.oh = a.ow = side;
+            std::vector<uint8_t> input(static_cast<size_t>(a.ih) * a.iw * icp + 64,
+                                       static_cast<uint8_t>(in_max));
+            a.in = input.data(), a.in_max = in_max;
+            const int value = sign < 0 ? -(1 << (bits - 1)) : (1 << (bits - 1)) - 1;
+            const int64_t count = int64_t{kernel} * kernel * 64;
+            std::vector<uint8_t> weights(count * bits / 8 + kWeightTail, 0);
+            for (int64_t i = 0; i < count; ++i)
+              for (int b = 0; b < bits; ++b)
+                if ((static_cast<unsigned>(value) >> b) & 1)
+                  weights[(i * bits + b) / 8] |= static_cast<uint8_t>(1u << ((i * bits + b) % 8));
+            a.weights = weights.data(), a.bits = bits, a.w_max = 1 << (bits - 1);
+            a.zp_in = 3;
+            Requants r(128);
+            a.rq = r.rq(0, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
+            const size_t out_bytes = static_cast<size_t>(side) * side * c * 4 + 64;
+            std::vector<uint8_t> want(out_bytes, 0xCD), got(out_bytes, 0xCD);
+            std::vector<int8_t> scratch(static_cast<size_t>(5 * kernel * kernel + 4) * 64 + 4096);
+            a.scratch = reinterpret_cast<int8_t*>(
+                (reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
+            a.out = {OutMode::kI32, want.data(), side, side, c, 0};
+            a.oh0 = 0, a.oh1 = side;
+            dwconv_ref(a);
+            a.out.data = got.data();
+            k.dwconv(a);
+            ASSERT_EQ(want, got) << isa_name(isa) << " dwconv: bits " << bits << ", in_max "
+                                 << in_max << ", " << kernel << "x" << kernel << ", weights "
+                                 << value;
+            ++cases;
+          }
+  }
+  std::printf("%d boundary depthwise cases bit-exact\n", cases);
+}
+
 TEST(RuntimeKernels, DepthwiseMatchesRefBitForBit) {
   int cases = 0;
   for (Isa isa : kSimd) {
@@ -213,6 +260,7 @@ TEST(RuntimeKernels, DepthwiseMatchesRefBitForBit) {
             const int cp64 = (c + 63) / 64 * 64;
             auto weights = random_bytes(9 * cp64 * bits / 8 + kWeightTail);
             a.weights = weights.data(), a.bits = bits, a.zp_in = uniform(0, 255);
+            a.in_max = 255, a.w_max = 1 << (bits - 1);  // AVX2: vpmaddubsw up to 4 bits
             Requants r(cp64 + 64);
             int zp = uniform(0, 40);
             a.rq = mode == OutMode::kU8 ? r.rq(zp, 0, 255) : r.rq(0, -(1 << 24), 1 << 24);
