@@ -2,14 +2,14 @@
 //
 // The convolution picks its multiply from the widths it is given (ConvArgs::in_max, w_max):
 // vpmaddubsw (u8 × s8, 32 multiply-adds per instruction) saturates its int16 pair sums unless
-// 2·in_max·w_max ≤ 32767, which holds for weights of 7 bits or fewer, or 8-bit weights on
-// activations of 7 bits. Where it holds, the int16 sums of S = 32767 / (2·in_max·w_max)
-// consecutive weight groups are added in int16 before one vpmaddwd(ones) widens them (W4: 8,
-// W2: 64), so narrow weights cost about one multiply per 32 multiply-adds instead of two; where
-// it does not (W8A8), the panel is unpacked to int16 pairs for vpmaddwd, which is exact. Every
-// tile is 16 output channels × up to 6 pixels read straight from the bordered NHWC input, and the
-// requantization is requantize_ref's 64-bit arithmetic in vectors, so results equal conv_ref bit
-// for bit.
+// 2·in_max·w_max ≤ 32767. Where S = 32767 / (2·in_max·w_max) >= 2 (weights of 6 bits or fewer
+// on 8-bit activations; any weights on 4-bit ones), the int16 sums of S consecutive weight
+// groups are added in int16 before one vpmaddwd(ones) widens them (W4A8: 8, W2A8: 32), so narrow
+// weights cost about one multiply per 32 multiply-adds. Otherwise (W7, W8 on 8-bit activations)
+// the panel is unpacked to int16 pairs for vpmaddwd, which is exact: two multiplies per 32. Every
+// tile is 16 output channels × 4 pixels read straight from the bordered NHWC input; the
+// requantization is requantize_ref's 64-bit arithmetic in vectors (32-bit where every shift is
+// 32 or more), so results equal conv_ref bit for bit. The depthwise does the same on tap pairs.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -333,9 +333,9 @@ void unpack_groups(const uint8_t* src, int bits, int64_t groups, int8_t* dst) {
 // ---- convolution -----------------------------------------------------------------------------
 
 enum class Mac {
-  kInt16,  // vpmaddubsw sums of S groups added in int16, then one vpmaddwd(ones)
-  kInt32,  // vpmaddubsw then vpmaddwd(ones) every group (S = 1)
-  kWide,   // int16 pairs and vpmaddwd: exact for any u8 × s8
+  kInt16,  // vpmaddubsw sums of S >= 2 groups added in int16, then one vpmaddwd(ones)
+  kWide,   // int16 pairs and vpmaddwd: exact for any u8 × s8 (with S = 1, vpmaddubsw and a
+           // vpmaddwd(ones) every group measured slower: W7A8 7.3 ms vs W8A8 5.9 on resnet20)
 };
 
 struct TileContext {
@@ -414,9 +414,9 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
     if constexpr (MR > 3) acc[MR > 3 ? 3 : 0][0] = c30, acc[MR > 3 ? 3 : 0][1] = c31;
   } else {
     const int8_t* panel = static_cast<const int8_t*>(t.panel);
-    const int steps = kMac == Mac::kInt16 ? t.steps : 1;
-    // kInt16 keeps its int32 sums in memory (the barrier below): the registers hold the int16
-    // sums of 2·MR vectors, the weights and the activation.
+    const int steps = t.steps;
+    // The int32 sums wait in memory (the barrier below): the registers hold the int16 sums of
+    // 2·MR vectors, the weights and the activation.
     alignas(32) int32_t total[MR][16];
     for (int g0 = 0; g0 < t.groups; g0 += steps) {
       const int g1 = std::min(t.groups, g0 + steps);
@@ -465,29 +465,22 @@ void tile(const TileContext& t, const uint8_t* a, int64_t astride, int y, int x)
           }
         }
       }
-      if (kMac == Mac::kInt16 && g0 == 0 && g1 == t.groups) {  // one run of groups: no memory
+      if (g0 == 0 && g1 == t.groups) {  // one run of groups: no memory
         for (int m = 0; m < MR; ++m) {
           acc[m][0] = _mm256_madd_epi16(sum[m][0], ones);
           acc[m][1] = _mm256_madd_epi16(sum[m][1], ones);
         }
         break;
       }
-      if constexpr (kMac == Mac::kInt16) {
-        for (int m = 0; m < MR; ++m)
-          for (int h = 0; h < 2; ++h) {
-            __m256i* p = reinterpret_cast<__m256i*>(total[m] + 8 * h);
-            const __m256i wide = _mm256_madd_epi16(sum[m][h], ones);
-            _mm256_store_si256(p, g0 == 0 ? wide : _mm256_add_epi32(_mm256_load_si256(p), wide));
-          }
-        __asm__ volatile("" : : "r"(&total[0][0]) : "memory");
-      } else {
-        for (int m = 0; m < MR; ++m) {
-          acc[m][0] = _mm256_add_epi32(acc[m][0], _mm256_madd_epi16(sum[m][0], ones));
-          acc[m][1] = _mm256_add_epi32(acc[m][1], _mm256_madd_epi16(sum[m][1], ones));
+      for (int m = 0; m < MR; ++m)
+        for (int h = 0; h < 2; ++h) {
+          __m256i* p = reinterpret_cast<__m256i*>(total[m] + 8 * h);
+          const __m256i wide = _mm256_madd_epi16(sum[m][h], ones);
+          _mm256_store_si256(p, g0 == 0 ? wide : _mm256_add_epi32(_mm256_load_si256(p), wide));
         }
-      }
+      __asm__ volatile("" : : "r"(&total[0][0]) : "memory");
     }
-    if (kMac == Mac::kInt16 && t.groups > steps)
+    if (t.groups > steps)
       for (int m = 0; m < MR; ++m)
         for (int h = 0; h < 2; ++h)
           acc[m][h] = _mm256_load_si256(reinterpret_cast<const __m256i*>(total[m] + 8 * h));
@@ -584,7 +577,7 @@ void conv_avx2(const ConvArgs& c) {
   const int groups = c.k() / 4;
   const int64_t gbytes = group_bytes(c.bits);
   const int steps = conv_int16_steps_avx2(c.in_max, c.w_max);
-  const Mac mac = steps >= 2 ? Mac::kInt16 : steps == 1 ? Mac::kInt32 : Mac::kWide;
+  const Mac mac = steps >= 2 ? Mac::kInt16 : Mac::kWide;
   // Tap offsets on the stack: this runs once per work item, on every layer of every batch.
   int32_t koff_small[512];
   std::vector<int32_t> koff_large(groups > 512 ? groups : 0);
@@ -616,9 +609,6 @@ void conv_avx2(const ConvArgs& c) {
     switch (mac) {
       case Mac::kInt16:
         conv_block<Mac::kInt16>(t);
-        break;
-      case Mac::kInt32:
-        conv_block<Mac::kInt32>(t);
         break;
       case Mac::kWide:
         conv_block<Mac::kWide>(t);

@@ -273,6 +273,7 @@ void add_latency_table_command(CLI::App& app) {
     std::vector<int> w_candidates{2, 3, 4, 5, 6, 8}, a_candidates{4, 8};
     int batch = 1, threads = 2, repeat = 20;
     double seconds = 5;
+    std::string isa = "auto";
     bool json = false;
   };
   auto o = std::make_shared<Opts>();
@@ -293,9 +294,13 @@ void add_latency_table_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--repeat", o->repeat, "rounds over the candidates; each layer keeps its best")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--isa", o->isa,
+                  "kernels the table is for: auto, avx512vnni, avx2 or ref (widths pay "
+                  "differently on each)");
   cmd->add_flag("--json", o->json, "print the table as JSON too");
   cmd->callback([o] {
     set_quiet(o->json);
+    const runtime::Isa isa = parse_isa(o->isa);
     for (int b : o->w_candidates)
       MPQ_CHECK(b >= 2 && b <= 8, ErrorCode::kInvalidArgument,
                 "--w-candidates {}: the runtime's widths are 2..8", b);
@@ -320,7 +325,7 @@ void add_latency_table_command(CLI::App& app) {
         q.observer = "minmax", q.weight_observer = "minmax";
         quant::QuantSim sim = q.build(model, o->model, o->data, false);
         export_::save_packed(export_::export_quantized(sim), sim, tmp);
-        candidates.emplace_back(wa(w, a), load_runtime(tmp, o->threads, runtime::Isa::kAuto));
+        candidates.emplace_back(wa(w, a), load_runtime(tmp, o->threads, isa));
         std::filesystem::remove(tmp);
         log_line(fmt::format("[{}/{}] quantized {}", ++done, total, wa(w, a)));
       }
@@ -346,7 +351,7 @@ void add_latency_table_command(CLI::App& app) {
                         {"model", o->model.empty() ? kEmbeddedName : o->model},
                         {"batch", o->batch},
                         {"threads", o->threads},
-                        {"isa", runtime::isa_name(runtime::best_isa())},
+                        {"isa", runtime::isa_name(candidates.front().second->isa())},
                         {"end_to_end", totals},
                         {"layers", layers}};
     write_file_atomic(o->out, j.dump(1) + "\n");
