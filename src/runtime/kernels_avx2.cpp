@@ -551,18 +551,19 @@ void conv_block(const TileContext& t) {
 }  // namespace
 
 double peak_loop_avx2(int64_t iterations) {
-  // 14 independent vpmaddubsw + vpaddw chains (32 multiply-adds each; enough chains to cover
-  // the latency): the conv's inner step.
-  __m256i acc[14];
-  for (int i = 0; i < 14; ++i) acc[i] = _mm256_set1_epi16(static_cast<int16_t>(i));
-  const __m256i a = _mm256_set1_epi32(0x01020304), b = _mm256_set1_epi32(0x00FF0001);
+  // 12 independent vpmaddubsw chains (32 multiply-adds each), each feeding its own next input:
+  // with constant operands the compiler folds the multiply away and times the adds.
+  __m256i acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_epi16(static_cast<int16_t>(i + 1));
+  __m256i b = _mm256_set1_epi32(0x00010001);
+  __asm__ volatile("" : "+x"(b));
   for (int64_t it = 0; it < iterations; ++it)
-    for (int i = 0; i < 14; ++i) {
-      acc[i] = _mm256_add_epi16(acc[i], _mm256_maddubs_epi16(a, b));
+    for (int i = 0; i < 12; ++i) {
+      acc[i] = _mm256_maddubs_epi16(acc[i], b);
       __asm__ volatile("" : "+x"(acc[i]));
     }
   __m256i sum = acc[0];
-  for (int i = 1; i < 14; ++i) sum = _mm256_add_epi16(sum, acc[i]);
+  for (int i = 1; i < 12; ++i) sum = _mm256_add_epi16(sum, acc[i]);
   alignas(32) int16_t v[16];
   _mm256_store_si256(reinterpret_cast<__m256i*>(v), sum);
   return v[0];

@@ -59,12 +59,12 @@ double cpu_mhz() {
 }
 
 // The int8 peak of the runtime's kernels on `threads` cores, GMAC/s, measured once: a loop of
-// independent vpdpbusd (AVX-512 VNNI) or vpmaddwd (AVX2).
+// independent vpdpbusd (AVX-512 VNNI) or vpmaddubsw (AVX2).
 double peak_gmacs(runtime::Isa isa, int threads) {
   static std::map<std::pair<int, int>, double> measured;
   auto key = std::make_pair(static_cast<int>(isa), threads);
-  if (!measured.count(key))  // the best of a few short runs: the machine is shared
-    for (int i = 0; i < 5; ++i)
+  if (!measured.count(key))  // the best of a few runs: the machine is shared
+    for (int i = 0; i < 2; ++i)
       measured[key] = std::max(measured[key], runtime::int8_peak_gmacs(isa, threads));
   return measured[key];
 }
@@ -96,23 +96,44 @@ std::map<std::string, double> layer_ms(const runtime::Model& m, int runs) {
   return ms;
 }
 
-void print_profile(const runtime::Model& m, int n, int runs) {
+// Per step: name, kind, widths, MACs, ms per batch, share of the time, GMAC/s and the fraction
+// of the int8 peak.
+nlohmann::json profile_rows(const runtime::Model& m, int n, int runs) {
   const auto& steps = m.steps();
   const auto& sec = m.step_seconds();
   double total = 0;
   for (double s : sec) total += s;
-  double peak = peak_gmacs(m.isa(), m.threads());
+  const double peak = peak_gmacs(m.isa(), m.threads());
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const auto& s = steps[i];
+    const double ms = 1000.0 * sec[i] / runs;
+    const double gmacs = s.macs > 0 ? s.macs * n / (ms * 1e6) : 0;
+    rows.push_back({{"step", s.name},
+                    {"kind", s.kind},
+                    {"w_bits", s.w_bits},
+                    {"a_bits", s.a_bits},
+                    {"macs_per_image", s.macs},
+                    {"ms", ms},
+                    {"share", sec[i] / total},
+                    {"gmacs", gmacs},
+                    {"fraction_of_int8_peak", s.macs > 0 ? gmacs / peak : 0.0}});
+  }
+  return rows;
+}
+
+void print_profile(const nlohmann::json& rows, int n, int runs) {
   fmt::print("\nper step at batch {} ({} runs):\n", n, runs);
   fmt::print("{:<40} {:<9} {:>4} {:>4} {:>8} {:>9} {:>6} {:>8} {:>7}\n", "step", "kind", "w", "a",
              "MMACs", "ms", "%", "GMAC/s", "% peak");
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const auto& s = steps[i];
-    double ms = 1000.0 * sec[i] / runs;
-    double gmacs = s.macs > 0 ? s.macs * n / (ms * 1e6) : 0;
+  for (const auto& r : rows) {
+    const int w = r["w_bits"], a = r["a_bits"];
     fmt::print("{:<40} {:<9} {:>4} {:>4} {:>8.2f} {:>9.4f} {:>6.1f} {:>8.1f} {:>7.1f}\n",
-               s.name.substr(0, 40), s.kind, s.w_bits ? std::to_string(s.w_bits) : "",
-               s.a_bits ? std::to_string(s.a_bits) : "", s.macs / 1e6, ms, 100.0 * sec[i] / total,
-               gmacs, s.macs > 0 ? 100.0 * gmacs / peak : 0.0);
+               r["step"].get<std::string>().substr(0, 40), r["kind"].get<std::string>(),
+               w ? std::to_string(w) : "", a ? std::to_string(a) : "",
+               r["macs_per_image"].get<double>() / 1e6, r["ms"].get<double>(),
+               100 * r["share"].get<double>(), r["gmacs"].get<double>(),
+               100 * r["fraction_of_int8_peak"].get<double>());
   }
 }
 
@@ -237,9 +258,10 @@ void add_bench_command(CLI::App& app) {
                      n, o->latency_table, predicted, t.ms_per_batch,
                      100 * (t.ms_per_batch / predicted - 1));
       }
-      if (o->profile && !o->json) {  // a separate pass: the step timers cost a little
+      if (o->profile) {  // a separate pass: the step timers cost a little
         Timing p = time_runtime(*rt, n, o->seconds, true);
-        print_profile(*rt, n, p.runs);
+        row["profile"] = profile_rows(*rt, n, p.runs);
+        if (!o->json) print_profile(row["profile"], n, p.runs);
       }
       rows.push_back(row);
     }
