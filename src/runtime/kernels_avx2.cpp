@@ -318,16 +318,33 @@ void unpack_groups(const uint8_t* src, int bits, int64_t groups, int8_t* dst) {
     }
     return;
   }
-  // Any other width: 8 values from each `bits` bytes (the buffers keep spare bytes).
-  const uint64_t mask = (uint64_t{1} << bits) - 1, sign = uint64_t{1} << (bits - 1);
-  for (int64_t j = 0; j < groups * 8; ++j, src += bits, dst += 8) {
-    uint64_t word;
-    std::memcpy(&word, src, 8);
-    for (int t = 0; t < 8; ++t) {
-      const uint64_t v = (word >> (t * bits)) & mask;
-      dst[t] = static_cast<int8_t>(static_cast<int64_t>(v ^ sign) - static_cast<int64_t>(sign));
+  // Any other width: every int16 lane takes the two bytes holding its value (vpshufb; each
+  // 128-bit lane starts at the byte where its 8 values start), shifts the value to the top
+  // (vpmullw by a power of two) and back down with its sign (vpsraw).
+  alignas(32) int8_t pick[32];
+  alignas(32) int16_t mul[16];
+  for (int t = 0; t < 8; ++t) {
+    const int bit = t * bits, byte = bit >> 3, off = bit & 7;
+    for (int lane = 0; lane < 2; ++lane) {
+      pick[16 * lane + 2 * t] = static_cast<int8_t>(byte);
+      pick[16 * lane + 2 * t + 1] = static_cast<int8_t>(byte + 1);
+      mul[8 * lane + t] = static_cast<int16_t>(1 << (16 - off - bits));
     }
   }
+  const __m256i shuffle = _mm256_load_si256(reinterpret_cast<const __m256i*>(pick));
+  const __m256i scale = _mm256_load_si256(reinterpret_cast<const __m256i*>(mul));
+  const __m128i down = _mm_cvtsi32_si128(16 - bits);
+  const auto sixteen = [&](const uint8_t* p) {  // values 0..15 from p (the next 2·bits bytes)
+    const __m256i raw = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(p + bits),
+                                            reinterpret_cast<const __m128i*>(p));
+    return _mm256_sra_epi16(_mm256_mullo_epi16(_mm256_shuffle_epi8(raw, shuffle), scale), down);
+  };
+  for (int64_t g = 0; g < groups; ++g, src += 8 * bits, dst += 64)
+    for (int h = 0; h < 2; ++h) {
+      const __m256i v0 = sixteen(src + 4 * h * bits), v1 = sixteen(src + (4 * h + 2) * bits);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * h),
+                          _mm256_permute4x64_epi64(_mm256_packs_epi16(v0, v1), 0xD8));
+    }
 }
 
 // ---- convolution -----------------------------------------------------------------------------
