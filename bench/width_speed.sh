@@ -57,7 +57,8 @@ print(f"{'whole model, images/s':<34}" + "".join(
 EOF
 lut=$out/lut_$isa.json
 ./build/mpq latency-table "$c/resnet20.onnx" "${calib[@]}" --calib-count 16 --isa "$isa" \
-  --w-candidates 2,3,4,5,6,8 --a-candidates 8 --latency-batch 16 --seconds 6 -o "$lut" > /dev/null
+  --w-candidates 2,3,4,5,6,8 --a-candidates 8 --latency-batch 16 --seconds 6 -o "$lut" \
+  > "$out/latency_table.log" 2>&1
 budget=$(python3 -c "import json; t = json.load(open('$lut'))['end_to_end']; \
 print(f\"{(t['w4a8'] + t['w8a8']) / 2:.3f}\")")
 ./build/mpq search "$c/resnet20.onnx" --data "cifar10:$c/calib_train_5085.bin" \
