@@ -292,9 +292,10 @@ std::string report_html(const json& r) {
   std::string h = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
   h += fmt::format("<title>mpq compress: {}</title>\n<style>{}</style>\n",
                    html_escape(r["model"].get<std::string>()), kStyle);
+  using Asset = std::pair<const char*, const char*>;  // clang deduces char[] from the arrays
   for (auto [begin, end] :
-       {std::pair{mpq_vega_js, mpq_vega_js_end}, std::pair{mpq_vega_lite_js, mpq_vega_lite_js_end},
-        std::pair{mpq_vega_embed_js, mpq_vega_embed_js_end}})
+       {Asset{mpq_vega_js, mpq_vega_js_end}, Asset{mpq_vega_lite_js, mpq_vega_lite_js_end},
+        Asset{mpq_vega_embed_js, mpq_vega_embed_js_end}})
     h += "<script>" + std::string(begin, end) + "</script>\n";
   h += "</head><body>\n";
   h += fmt::format("<h1>mpq compress: {}</h1>\n", html_escape(r["model"].get<std::string>()));
