@@ -391,9 +391,11 @@ Status Lowering::node(const onnx::NodeProto& n) {
     TensorDesc src = p_->tensors[x->tensor];
     if (src.kind == TensorKind::kU8) {  // narrows the grid of a QuantizeLinear
       TensorDesc& d = p_->tensors[x->tensor];
-      d.lo = static_cast<int>(std::max<double>(d.lo, std::ceil(lo)));
-      d.hi = static_cast<int>(std::min<double>(d.hi, std::floor(hi)));
-      if (d.lo > d.hi) return fail(n, "clips the uint8 grid to nothing");
+      // In doubles first: a bound like 1e30 must not be cast to int.
+      const double new_lo = std::max<double>(d.lo, std::ceil(lo));
+      const double new_hi = std::min<double>(d.hi, std::floor(hi));
+      if (!(new_lo <= new_hi)) return fail(n, "clips the uint8 grid to nothing");
+      d.lo = static_cast<int>(new_lo), d.hi = static_cast<int>(new_hi);
       set_tensor(x->tensor);
       return Status::Ok();
     }

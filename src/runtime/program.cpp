@@ -23,14 +23,16 @@ int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
 bool identity_scale(double a, double b) { return a == b; }
 
-// The step's real clamp [lo, hi] in units of `scale`, within int32.
+// The step's real clamp [lo, hi] in units of `scale`, within int32 (a bound beyond int32, or one
+// a zero or huge scale makes infinite or NaN, is no bound on that side).
 void set_clamp(Step& st, double scale) {
   const double lim = std::numeric_limits<int32_t>::max();
-  st.ilo = std::isfinite(st.lo)
-               ? static_cast<int32_t>(std::max(-lim, std::nearbyint(st.lo / scale)))
-               : std::numeric_limits<int32_t>::min();
-  st.ihi = std::isfinite(st.hi) ? static_cast<int32_t>(std::min(lim, std::nearbyint(st.hi / scale)))
-                                : std::numeric_limits<int32_t>::max();
+  const auto units = [&](double v, int32_t unbounded) {
+    const double u = std::nearbyint(v / scale);
+    return std::isfinite(v) && u >= -lim && u <= lim ? static_cast<int32_t>(u) : unbounded;
+  };
+  st.ilo = units(st.lo, std::numeric_limits<int32_t>::min());
+  st.ihi = units(st.hi, std::numeric_limits<int32_t>::max());
 }
 
 }  // namespace
