@@ -38,7 +38,7 @@ Isa best_isa();
 bool isa_supported(Isa isa);
 
 // The int8 multiply-accumulate rate of the ISA's dot-product instruction on `threads` cores,
-// measured (GMAC/s): vpdpbusd for AVX-512 VNNI, vpmaddwd for AVX2; 0 for ref.
+// measured (GMAC/s): vpdpbusd for AVX-512 VNNI, vpmaddubsw for AVX2; 0 for ref.
 double int8_peak_gmacs(Isa isa, int threads);
 
 struct Options {
