@@ -31,7 +31,8 @@ struct Requants {
       mult.push_back(uniform(1 << 30, 0x7fffffff));
       int sh = uniform(shift_lo, shift_hi);
       shift.push_back(sh);
-      add.push_back((int64_t{uniform(-1000, 1000)} << (sh - 4)) + (int64_t{1} << (sh - 1)));
+      add.push_back(int64_t{uniform(-1000, 1000)} * (int64_t{1} << (sh - 4)) +
+                    (int64_t{1} << (sh - 1)));
     }
   }
   Requant rq(int32_t zp, int32_t lo, int32_t hi) const {
@@ -124,8 +125,9 @@ TEST(RuntimeKernels, ConvMatchesRefBitForBit) {
               const int rs = variant == 1 ? uniform(1, 31) : uniform(32, 40);
               a.res_rq = {uniform(1 << 30, 0x7fffffff), rs, int64_t{1} << (rs - 1)};
               a.out2 = {OutMode::kU8, copy_want.data(), a.oh + 2, a.ow + 2, (oc + 3) / 4 * 4, 1};
-              const int cs = variant == 2 ? uniform(1, 31) : uniform(32, 44);
-              a.out2_rq = {uniform(1 << 30, 0x7fffffff), cs, int64_t{uniform(-50, 50)} << (cs - 2)};
+              const int cs = variant == 2 ? uniform(2, 31) : uniform(32, 44);
+              a.out2_rq = {uniform(1 << 30, 0x7fffffff), cs,
+                           int64_t{uniform(-50, 50)} * (int64_t{1} << (cs - 2))};
               a.out2_zp = uniform(0, 30), a.out2_lo = 0, a.out2_hi = uniform(100, 255);
             }
             std::vector<uint8_t> scratch(static_cast<size_t>(a.k()) * 64 * kMaxBlocks + 4096);
@@ -221,7 +223,8 @@ TEST(RuntimeKernels, DepthwiseAtTheInt16BoundaryMatchesRef) {
             a.weights = weights.data(), a.bits = bits, a.w_max = 1 << (bits - 1);
             a.zp_in = 3;
             Requants r(128);
-            a.rq = r.rq(0, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
+            a.rq =
+                r.rq(0, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
             const size_t out_bytes = static_cast<size_t>(side) * side * c * 4 + 64;
             std::vector<uint8_t> want(out_bytes, 0xCD), got(out_bytes, 0xCD);
             std::vector<int8_t> scratch(static_cast<size_t>(5 * kernel * kernel + 4) * 64 + 4096);
