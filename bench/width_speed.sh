@@ -68,7 +68,7 @@ print(f\"{(t['w4a8'] + t['w8a8']) / 2:.3f}\")")
 echo "latency budget ${budget} ms at batch 16 ($isa); alternating runs:"
 for round in 1 2 3; do
   for m in latency w8a8; do
-    ./build/mpq bench "$out/$m.mpq" --isa "$isa" --batch 16 --seconds "$seconds" \
+    ./build/mpq bench "$out/$m.mpq" --isa "$isa" --batch 16 --seconds "$seconds" --repeat 3 \
       --latency-table "$lut" | grep -E "mpq \(|predicts" | sed "s|^|  $m: |"
   done
 done
