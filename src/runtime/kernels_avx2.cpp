@@ -43,6 +43,18 @@ __m256i lanes(int n) {
   n = n < 0 ? 0 : n > 8 ? 8 : n;
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+// 8 int32 lanes to and from memory, the first n of them: a plain load or store when n is 8
+// (vpmaskmovd stores are microcoded and slow on AMD cores).
+__m256i load_lanes(const int32_t* p, int n, __m256i mask) {
+  return n == 8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+                : _mm256_maskload_epi32(p, mask);
+}
+void store_lanes(int32_t* p, int n, __m256i mask, __m256i v) {
+  if (n == 8)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v);
+  else
+    _mm256_maskstore_epi32(p, mask, v);
+}
 // The low bytes of 8 int32 lanes holding 0..255, stored as n <= 8 bytes.
 void store_u8(uint8_t* dst, __m256i v, int n) {
   __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(v, v), v);  // bytes 0-3 of each lane
@@ -167,7 +179,7 @@ struct Epilogue8 {
     if (!store) return;
     acc = _mm256_sub_epi32(acc, zpcorr);
     if (mode == OutMode::kRaw) {
-      _mm256_maskstore_epi32(static_cast<int*>(out), real, acc);
+      store_lanes(static_cast<int32_t*>(out), nreal, real, acc);
       return;
     }
     __m256i even = _mm256_add_epi64(_mm256_mul_epi32(acc, mult), add_even);
@@ -175,14 +187,14 @@ struct Epilogue8 {
     __m256i r;
     if (fast) {
       r = _mm256_srav_epi32(high_halves(even, odd), shift32);
-      r = residual ? add_clamp32(r, res_rs.int32(_mm256_maskload_epi32(res, real)), lo32, hi32)
+      r = residual ? add_clamp32(r, res_rs.int32(load_lanes(res, nreal, real)), lo32, hi32)
                    : _mm256_max_epi32(_mm256_min_epi32(r, hi32), lo32);
     } else {
       even = sra64(even, shift_even);
       odd = sra64(odd, shift_odd);
       if (residual) {
         __m256i e, o;
-        res_rs(_mm256_maskload_epi32(res, real), &e, &o);
+        res_rs(load_lanes(res, nreal, real), &e, &o);
         even = _mm256_add_epi64(even, e);
         odd = _mm256_add_epi64(odd, o);
       }
@@ -193,7 +205,7 @@ struct Epilogue8 {
       store_u8(static_cast<uint8_t*>(out), r, store);
       return;
     }
-    _mm256_maskstore_epi32(static_cast<int*>(out), real, r);
+    store_lanes(static_cast<int32_t*>(out), nreal, real, r);
     if (copy && out2) {
       __m256i q;
       if (fast) {
@@ -827,7 +839,7 @@ void requantize_avx2(const RequantizeArgs& r) {
     for (int c = 0; c < r.c; c += 8) {
       const int n = std::min(8, r.c - c);
       __m256i even, odd;
-      rs(_mm256_maskload_epi32(src + c, lanes(n)), &even, &odd);
+      rs(load_lanes(src + c, n, lanes(n)), &even, &odd);
       store_u8(dst + c, _mm256_add_epi32(join(clamp64(even, lo, hi), clamp64(odd, lo, hi)), zp), n);
     }
   }
@@ -837,13 +849,14 @@ void add_avx2(const AddArgs& a) {
   const Rescale8 r0(a.rq0), r1(a.rq1);
   const __m256i lo = _mm256_set1_epi64x(a.lo), hi = _mm256_set1_epi64x(a.hi);
   for (int64_t i = 0; i < a.count; i += 8) {
-    const __m256i m = lanes(static_cast<int>(std::min<int64_t>(8, a.count - i)));
+    const int n = static_cast<int>(std::min<int64_t>(8, a.count - i));
+    const __m256i m = lanes(n);
     __m256i e0, o0, e1, o1;
-    r0(_mm256_maskload_epi32(a.a + i, m), &e0, &o0);
-    r1(_mm256_maskload_epi32(a.b + i, m), &e1, &o1);
+    r0(load_lanes(a.a + i, n, m), &e0, &o0);
+    r1(load_lanes(a.b + i, n, m), &e1, &o1);
     const __m256i even = clamp64(_mm256_add_epi64(e0, e1), lo, hi);
     const __m256i odd = clamp64(_mm256_add_epi64(o0, o1), lo, hi);
-    _mm256_maskstore_epi32(a.out + i, m, join(even, odd));
+    store_lanes(a.out + i, n, m, join(even, odd));
   }
 }
 
