@@ -654,6 +654,36 @@ void conv_avx2(const ConvArgs& c) {
 // channels 0-3 and 8-11, then 4-7 and 12-15.
 namespace {
 
+// Where a depthwise work item reads and writes: tap offsets in tap pairs (an odd last tap pairs
+// with itself, under zero weights), the input row and output row of channel c0.
+struct DwGeometry {
+  const DwconvArgs& d;
+  int taps;
+  int64_t toff[64];
+  int esize;
+  int64_t step, next;  // bytes between input pixels of consecutive outputs, between output pixels
+  explicit DwGeometry(const DwconvArgs& a)
+      : d(a),
+        taps(a.kh * a.kw),
+        esize(a.out.mode == OutMode::kU8 ? 1 : 4),
+        step(static_cast<int64_t>(a.stride) * a.icp),
+        next(static_cast<int64_t>(a.out.cp) * esize) {
+    for (int t = 0; t < taps && t < 64; ++t) toff[t] = ((t / d.kw) * d.iw + t % d.kw) * d.icp;
+  }
+  int64_t first(int p) const { return toff[2 * p]; }
+  int64_t second(int p) const { return toff[2 * p + 1 < taps ? 2 * p + 1 : 2 * p]; }
+  const uint8_t* row(int y, int c0) const {
+    return d.in + ((static_cast<int64_t>(d.n) * d.ih + d.y0 + y * d.stride) * d.iw + d.x0) * d.icp +
+           c0;
+  }
+  char* out(int y, int c0) const {
+    const OutDesc& o = d.out;
+    return static_cast<char*>(o.data) +
+           ((static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + o.border) * next +
+           c0 * esize;
+  }
+};
+
 // The depthwise for widths where u8 × s8 pair sums fit int16 (ConvArgs::in_max): taps in pairs
 // (t, t + 1), 32 channels of both taps byte-interleaved by vpunpcklbw/hbw (channels 0-7 and 16-23,
 // then 8-15 and 24-31) and multiplied by vpmaddubsw; every pair's int16 sums are added in int16
@@ -682,13 +712,10 @@ void dwconv_narrow(const DwconvArgs& d, int pairs) {
       w[(int64_t{p} * chunks + q) * 2] = _mm256_unpacklo_epi8(w0, w1);
       w[(int64_t{p} * chunks + q) * 2 + 1] = _mm256_unpackhi_epi8(w0, w1);
     }
-  int64_t toff[64];
-  for (int t = 0; t < taps && t < 64; ++t) toff[t] = ((t / d.kw) * d.iw + t % d.kw) * d.icp;
-  const auto second = [&](int p) { return toff[2 * p + 1 < taps ? 2 * p + 1 : 2 * p]; };
+  const DwGeometry geo(d);
   const OutDesc& o = d.out;
-  const int esize = o.mode == OutMode::kU8 ? 1 : 4;
-  const int64_t step = static_cast<int64_t>(d.stride) * d.icp;
-  const int64_t next = static_cast<int64_t>(o.cp) * esize;
+  const int esize = geo.esize;
+  const int64_t step = geo.step, next = geo.next;
   for (int q = 0; q * 32 < o.cp; ++q) {
     const int c0 = q * 32;
     const Epilogue8 epi[4] = {Epilogue8(d.rq, o.mode, zpc, c0, o.cp, d.c),
@@ -700,18 +727,15 @@ void dwconv_narrow(const DwconvArgs& d, int pairs) {
     const bool use16 = o.mode == OutMode::kU8 && epi16[0].ok && epi16[1].ok;
     const __m256i* wq = w + q * 2;
     for (int y = d.oh0; y < d.oh1; ++y) {
-      const uint8_t* row =
-          d.in + ((static_cast<int64_t>(d.n) * d.ih + d.y0 + y * d.stride) * d.iw + d.x0) * d.icp +
-          c0;
-      char* out = static_cast<char*>(o.data) +
-                  ((static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + o.border) * next +
-                  c0 * esize;
+      const uint8_t* row = geo.row(y, c0);
+      char* out = geo.out(y, c0);
       for (int x = 0; x < d.ow; ++x) {
         __m256i lo = _mm256_setzero_si256(), hi = lo;
         const uint8_t* a = row + x * step;
         for (int p = 0; p < pairs; ++p) {  // 32 bytes from c0: the buffers keep spare bytes
-          const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + toff[2 * p]));
-          const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + second(p)));
+          const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + geo.first(p)));
+          const __m256i x1 =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + geo.second(p)));
           lo = _mm256_add_epi16(
               lo, _mm256_maddubs_epi16(_mm256_unpacklo_epi8(x0, x1), wq[p * chunks * 2]));
           hi = _mm256_add_epi16(
@@ -771,14 +795,10 @@ void dwconv_avx2(const DwconvArgs& d) {
     _mm256_storeu_si256(
         z + 1, _mm256_mullo_epi32(_mm256_cvtepi16_epi32(_mm256_extracti128_si256(sum, 1)), zp_in));
   }
-  int64_t toff[64];
-  for (int t = 0; t < taps && t < 64; ++t) toff[t] = ((t / d.kw) * d.iw + t % d.kw) * d.icp;
-  // An odd last tap pairs with itself under zero weights.
-  const auto second = [&](int p) { return toff[2 * p + 1 < taps ? 2 * p + 1 : 2 * p]; };
+  const DwGeometry geo(d);
   const OutDesc& o = d.out;
-  const int esize = o.mode == OutMode::kU8 ? 1 : 4;
-  const int64_t step = static_cast<int64_t>(d.stride) * d.icp;
-  const int64_t next = static_cast<int64_t>(o.cp) * esize;
+  const int esize = geo.esize;
+  const int64_t step = geo.step, next = geo.next;
   for (int q = 0; q * 16 < o.cp; ++q) {
     const int c0 = q * 16;
     const Epilogue8 epi[2] = {Epilogue8(d.rq, o.mode, zpc, c0, o.cp, d.c),
@@ -787,12 +807,8 @@ void dwconv_avx2(const DwconvArgs& d) {
     const bool use16 = o.mode == OutMode::kU8 && epi16.ok;
     const __m256i* wq = w + q * 2;
     for (int y = d.oh0; y < d.oh1; ++y) {
-      const uint8_t* row =
-          d.in + ((static_cast<int64_t>(d.n) * d.ih + d.y0 + y * d.stride) * d.iw + d.x0) * d.icp +
-          c0;
-      char* out = static_cast<char*>(o.data) +
-                  ((static_cast<int64_t>(d.n) * o.hp + y + o.border) * o.wp + o.border) * next +
-                  c0 * esize;
+      const uint8_t* row = geo.row(y, c0);
+      char* out = geo.out(y, c0);
       // Up to four pixels at a time: independent vpmaddwd chains.
       for (int x = 0; x < d.ow; x += 4) {
         const int mr = std::min(4, d.ow - x);
@@ -801,8 +817,8 @@ void dwconv_avx2(const DwconvArgs& d) {
         for (int p = 0; p < pairs; ++p) {
           const __m256i w0 = _mm256_load_si256(wq + p * chunks16 * 2);
           const __m256i w1 = _mm256_load_si256(wq + p * chunks16 * 2 + 1);
-          const uint8_t* a0 = row + x * step + toff[2 * p];
-          const uint8_t* a1 = row + x * step + second(p);
+          const uint8_t* a0 = row + x * step + geo.first(p);
+          const uint8_t* a1 = row + x * step + geo.second(p);
           for (int m = 0; m < mr; ++m) {  // 16 bytes from c0: the buffers keep spare bytes
             const __m256i x0 = _mm256_cvtepu8_epi16(
                 _mm_loadu_si128(reinterpret_cast<const __m128i*>(a0 + m * step)));
