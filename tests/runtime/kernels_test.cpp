@@ -40,6 +40,16 @@ struct Requants {
   }
 };
 
+// `count` copies of `value` bit-packed LSB-first at `bits`, with the kernels' spare tail.
+std::vector<uint8_t> packed_constant(int64_t count, int bits, int value) {
+  std::vector<uint8_t> buf((count * bits + 7) / 8 + kWeightTail, 0);
+  for (int64_t i = 0; i < count; ++i)
+    for (int b = 0; b < bits; ++b)
+      if ((static_cast<unsigned>(value) >> b) & 1)
+        buf[(i * bits + b) / 8] |= static_cast<uint8_t>(1u << ((i * bits + b) % 8));
+  return buf;
+}
+
 const std::vector<Isa> kSimd = {Isa::kAvx2, Isa::kAvx512Vnni};
 
 // Whether this CPU runs the ISA's kernels; says so when it does not.
@@ -169,11 +179,7 @@ TEST(RuntimeKernels, ConvAtTheInt16BoundaryMatchesRef) {
           const int groups = a.k() / 4, blocks = oc / 16;
           // Every value at -2^(bits-1) (sign -1) or 2^(bits-1) - 1.
           const int value = sign < 0 ? -(1 << (bits - 1)) : (1 << (bits - 1)) - 1;
-          std::vector<uint8_t> weights(blocks * groups * group_bytes(bits) + kWeightTail, 0);
-          for (int64_t i = 0; i < static_cast<int64_t>(blocks) * groups * 64; ++i)
-            for (int b = 0; b < bits; ++b)
-              if ((static_cast<unsigned>(value) >> b) & 1)
-                weights[(i * bits + b) / 8] |= static_cast<uint8_t>(1u << ((i * bits + b) % 8));
+          auto weights = packed_constant(int64_t{blocks} * groups * 64, bits, value);
           a.weights = weights.data(), a.bits = bits, a.oc = oc, a.w_max = 1 << (bits - 1);
           std::vector<int32_t> zpcorr(128, 0);
           a.zpcorr = zpcorr.data();
@@ -215,11 +221,7 @@ TEST(RuntimeKernels, DepthwiseAtTheInt16BoundaryMatchesRef) {
             a.in = input.data(), a.in_max = in_max;
             const int value = sign < 0 ? -(1 << (bits - 1)) : (1 << (bits - 1)) - 1;
             const int64_t count = int64_t{kernel} * kernel * 64;
-            std::vector<uint8_t> weights(count * bits / 8 + kWeightTail, 0);
-            for (int64_t i = 0; i < count; ++i)
-              for (int b = 0; b < bits; ++b)
-                if ((static_cast<unsigned>(value) >> b) & 1)
-                  weights[(i * bits + b) / 8] |= static_cast<uint8_t>(1u << ((i * bits + b) % 8));
+            auto weights = packed_constant(count, bits, value);
             a.weights = weights.data(), a.bits = bits, a.w_max = 1 << (bits - 1);
             a.zp_in = 3;
             Requants r(128);
