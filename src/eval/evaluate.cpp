@@ -58,7 +58,7 @@ EvalResult evaluate(const ir::Graph& graph, const data::Loader& loader,
   exec::Executor executor(folded);
   EvalResult r;
   int64_t correct1 = 0, correct5 = 0;
-  std::vector<at::Tensor> predictions, logits_all;
+  std::vector<at::Tensor> predictions, labels, logits_all;
   Progress progress("eval", loader.size(), options.progress);
   auto start = std::chrono::steady_clock::now();
   for (int64_t b = 0; b < loader.batches(); ++b) {
@@ -77,6 +77,7 @@ EvalResult evaluate(const ir::Graph& graph, const data::Loader& loader,
     correct1 += hit.select(1, 0).sum().item<int64_t>();
     correct5 += hit.any(1).sum().item<int64_t>();
     predictions.push_back(top.select(1, 0).clone());
+    labels.push_back(batch.labels.to(at::kLong).clone());
     if (options.keep_logits) logits_all.push_back(logits.clone());
     r.images += batch.images.size(0);
     progress.advance(
@@ -89,6 +90,7 @@ EvalResult evaluate(const ir::Graph& graph, const data::Loader& loader,
   r.top5 = 100.0 * correct5 / static_cast<double>(r.images);
   r.images_per_second = r.images / std::max(r.model_seconds, 1e-9);
   r.predictions = at::cat(predictions);
+  r.labels = at::cat(labels);
   if (options.keep_logits) r.logits = at::cat(logits_all);
   return r;
 }

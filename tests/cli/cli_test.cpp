@@ -59,5 +59,45 @@ TEST(Cli, UnknownOptionIsRejected) {
   EXPECT_NE(r.output.find("frobnicate"), std::string::npos) << r.output;
 }
 
+TEST(Cli, ComparePairsTwoModelsOnTheSameImages) {
+  ASSERT_TRUE(fashion_mnist_installed()) << "install dataset-fashion-mnist (scripts/setup.sh)";
+  auto dir = test::temp_dir("cli_compare");
+  std::string test_set =
+      "idx:/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz,"
+      "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+  std::string fp = (dir / "float.json").string(), qp = (dir / "w2a4.json").string();
+  auto f = mpq("eval --data " + test_set + "@600 --predictions " + fp + " --json");
+  ASSERT_EQ(f.status, 0) << f.output;
+  auto q = mpq("eval --data " + test_set + "@600 --w-bits 2 --a-bits 4 --calib-count 256 " +
+               "--predictions " + qp + " --json");
+  ASSERT_EQ(q.status, 0) << q.output;
+  double f_top1 = nlohmann::json::parse(f.output.substr(f.output.rfind("\n{") + 1))["top1"];
+  double q_top1 = nlohmann::json::parse(q.output.substr(q.output.rfind("\n{") + 1))["top1"];
+
+  auto c = mpq("compare " + fp + " " + qp + " --json");
+  ASSERT_EQ(c.status, 0) << c.output;
+  auto j = nlohmann::json::parse(c.output);
+  EXPECT_EQ(j["images"], 600);
+  EXPECT_NEAR(j["top1_a"].get<double>(), f_top1, 1e-9);
+  EXPECT_NEAR(j["top1_b"].get<double>(), q_top1, 1e-9);
+  EXPECT_NEAR(j["difference"].get<double>(), f_top1 - q_top1, 1e-9);
+  // The counts of images only one model gets right make up the difference.
+  EXPECT_NEAR(j["difference"].get<double>(),
+              100.0 * (j["a_only"].get<int>() - j["b_only"].get<int>()) / 600.0, 1e-9);
+  EXPECT_LE(j["ci95"][0].get<double>(), j["difference"].get<double>());
+  EXPECT_GE(j["ci95"][1].get<double>(), j["difference"].get<double>());
+  EXPECT_EQ(j["b"], "embedded:fashion_resnet.onnx W2A4");
+
+  // Predictions on another set of images: one line, naming both.
+  std::string other = (dir / "other.json").string();
+  ASSERT_EQ(mpq("eval --data " + test_set + "@500 --predictions " + other).status, 0);
+  auto bad = mpq("compare " + fp + " " + other);
+  EXPECT_EQ(bad.status, 1) << bad.output;
+  EXPECT_NE(bad.output.find("(600 images)"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("(500 images)"), std::string::npos) << bad.output;
+  EXPECT_EQ(std::count(bad.output.begin(), bad.output.end(), '\n'), 1) << bad.output;
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace mpq

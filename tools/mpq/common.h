@@ -121,6 +121,7 @@ void print_json(const nlohmann::json& j);
 // Subcommands, one file each.
 void add_inspect(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_compare(CLI::App& app);
 void add_train(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_sensitivity(CLI::App& app);

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "mpq 0.1");
   mpq::cli::add_inspect(app);
   mpq::cli::add_eval(app);
+  mpq::cli::add_compare(app);
   mpq::cli::add_train(app);
   mpq::cli::add_quantize(app);
   mpq::cli::add_sensitivity(app);

@@ -20,6 +20,7 @@ struct EvalResult {
   double model_seconds = 0;      // time in the executor only
   double images_per_second = 0;  // images / model_seconds
   at::Tensor predictions;        // int64 [images], argmax per image in loader order
+  at::Tensor labels;             // int64 [images], the data's labels in the same order
   at::Tensor logits;             // [images, classes] when keep_logits
 };
 
