@@ -20,7 +20,9 @@ std::vector<std::pair<int, int>> Problem::options(size_t layer) const {
 double Problem::omega(size_t layer, int w, int a) const {
   if (omega_fn) return omega_fn(layer, w, a);
   double o = sensitivity->omega_at(layer, w);
-  if (a_candidates.size() > 1) o += sensitivity->omega_at(layer, a);
+  if (a_candidates.size() > 1)
+    o += sensitivity->measures_activations() ? sensitivity->a_omega_at(layer, a)
+                                             : sensitivity->omega_at(layer, a);
   return o;
 }
 

@@ -22,6 +22,16 @@ double Report::omega_at(size_t layer, int b) const {
   return 0.0;
 }
 
+double Report::a_omega_at(size_t layer, int b) const {
+  for (size_t k = 0; k < a_bits.size(); ++k)
+    if (a_bits[k] == b) return a_omega.at(layer)[k];
+  MPQ_CHECK(!a_bits.empty() && b > a_bits.back(), ErrorCode::kInvalidArgument,
+            "sensitivity report ({}): activation width {} was not measured (measured: {}); "
+            "rerun the metric with that width among --a-candidates",
+            metric, b, fmt::join(a_bits, ","));
+  return 0.0;
+}
+
 Report compute(const std::string& metric, const Context& ctx) {
   auto m = Registry<Metric>::create(metric, "sensitivity metric");
   MPQ_CHECK(!m->needs_data() || ctx.data != nullptr, ErrorCode::kInvalidArgument,
@@ -33,6 +43,10 @@ Report compute(const std::string& metric, const Context& ctx) {
               "candidate width {}: sensitivity candidates are 2..8", b);
   Context sorted{ctx.model, ctx.data, ctx.options};
   sorted.options.candidates = bits;
+  std::sort(sorted.options.a_candidates.begin(), sorted.options.a_candidates.end());
+  for (int a : sorted.options.a_candidates)
+    MPQ_CHECK(a >= 2 && a <= 32, ErrorCode::kInvalidArgument,
+              "activation candidate width {}: widths are 2..8, or 16/32 for float", a);
   auto start = std::chrono::steady_clock::now();
   Report r = m->compute(sorted);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -48,10 +62,17 @@ nlohmann::json to_json(const Report& r) {
     for (size_t k = 0; k < r.bits.size(); ++k) omega[std::to_string(r.bits[k])] = r.omega[l][k];
     nlohmann::json j{{"name", r.layers[l]}, {"params", r.params[l]}, {"omega", omega}};
     if (!r.importance.empty()) j["importance"] = r.importance[l];
+    if (r.measures_activations()) {
+      nlohmann::json a = nlohmann::json::object();
+      for (size_t k = 0; k < r.a_bits.size(); ++k) a[std::to_string(r.a_bits[k])] = r.a_omega[l][k];
+      j["a_omega"] = a;
+    }
     layers.push_back(j);
   }
-  return {{"metric", r.metric}, {"model", r.model},     {"bits", r.bits},
-          {"layers", layers},   {"details", r.details}, {"seconds", r.seconds}};
+  nlohmann::json j{{"metric", r.metric}, {"model", r.model},     {"bits", r.bits},
+                   {"layers", layers},   {"details", r.details}, {"seconds", r.seconds}};
+  if (r.measures_activations()) j["a_bits"] = r.a_bits;
+  return j;
 }
 
 namespace {
@@ -75,6 +96,9 @@ Report report_from_json(const nlohmann::json& j, const std::string& source) {
     r.model = j.value("model", "");
     for (const auto& b : j.at("bits"))
       r.bits.push_back(static_cast<int>(whole_number(b, 1, 32, source + ": \"bits\"")));
+    if (j.contains("a_bits"))
+      for (const auto& b : j.at("a_bits"))
+        r.a_bits.push_back(static_cast<int>(whole_number(b, 1, 32, source + ": \"a_bits\"")));
     r.details = j.value("details", nlohmann::json::object());
     r.seconds = j.value("seconds", 0.0);
     for (const auto& l : j.at("layers")) {
@@ -85,6 +109,11 @@ Report report_from_json(const nlohmann::json& j, const std::string& source) {
       for (int b : r.bits) omega.push_back(l.at("omega").at(std::to_string(b)));
       r.omega.push_back(omega);
       if (l.contains("importance")) r.importance.push_back(l["importance"]);
+      if (!r.a_bits.empty()) {
+        std::vector<double> a;
+        for (int b : r.a_bits) a.push_back(l.at("a_omega").at(std::to_string(b)));
+        r.a_omega.push_back(a);
+      }
     }
   } catch (const nlohmann::json::exception& e) {
     fail(ErrorCode::kBadFile, "{}: not a sensitivity report: {}", source, e.what());
@@ -140,11 +169,12 @@ std::vector<std::vector<double>> weight_errors(const LayerWeights& w,
   return out;
 }
 
-Report importance_report(const LayerWeights& w, const std::vector<int>& bits,
-                         std::vector<double> importance, bool per_element) {
+Report importance_report(const LayerWeights& w, std::vector<double> importance,
+                         const Options& options) {
   Report r;
-  r.bits = bits;
-  auto errors = weight_errors(w, bits);
+  r.bits = options.candidates;
+  bool per_element = options.per_weight_omega;
+  auto errors = weight_errors(w, r.bits);
   for (size_t l = 0; l < w.layers.size(); ++l) {
     r.layers.push_back(w.layers[l].name);
     r.params.push_back(w.layers[l].params);
@@ -154,6 +184,8 @@ Report importance_report(const LayerWeights& w, const std::vector<int>& bits,
     r.omega.push_back(row);
   }
   r.importance = std::move(importance);
+  r.details["omega"] = per_element ? "importance * |dW|^2 / n (per weight)"
+                                   : "importance * |dW|^2 (layer total)";
   return r;
 }
 

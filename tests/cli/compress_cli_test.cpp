@@ -10,6 +10,7 @@
 #include "mpq/data/dataset.h"
 #include "mpq/export/packed.h"
 #include "mpq/import/onnx_importer.h"
+#include "mpq/eval/paired.h"
 #include "test_util.h"
 
 namespace mpq {
@@ -86,6 +87,43 @@ TEST_F(CompressCli, WritesEveryOutputAndThePlanMeetsEveryBudget) {
   ASSERT_EQ((*result_)["baselines"].size(), 2u);
   EXPECT_EQ((*result_)["baselines"][1]["name"], "W2A8");
   EXPECT_NE(md.find("| W2A8 |"), std::string::npos);
+}
+
+TEST_F(CompressCli, ComparesTheMixedPlanWithUniformOnTheSameImages) {
+  // W8A8 is above avg-w-bits=3; W2A8 fits: the best that fits and the cheapest above.
+  const json& b = (*result_)["baselines"];
+  EXPECT_FALSE(b[0]["fits"].get<bool>());
+  EXPECT_TRUE(b[1]["fits"].get<bool>());
+  const json& c = (*result_)["comparison"];
+  ASSERT_TRUE(c.contains("best_fitting")) << c.dump();
+  ASSERT_TRUE(c.contains("cheapest_above")) << c.dump();
+  EXPECT_EQ(c["best_fitting"]["name"], "W2A8");
+  EXPECT_EQ(c["cheapest_above"]["name"], "W8A8");
+  double top1 = (*result_)["evaluation"]["top1"];
+  for (const auto& [key, index] : {std::pair{"best_fitting", 1}, std::pair{"cheapest_above", 0}}) {
+    const json& d = c[key];
+    EXPECT_EQ(d["images"], 500);
+    EXPECT_NEAR(d["top1_a"].get<double>(), top1, 1e-9);
+    EXPECT_NEAR(d["top1_b"].get<double>(), b[index]["top1"].get<double>(), 1e-9);
+    EXPECT_NEAR(d["difference"].get<double>(), top1 - b[index]["top1"].get<double>(), 1e-9);
+    EXPECT_LE(d["ci95"][0].get<double>(), d["difference"].get<double>());
+    EXPECT_GE(d["ci95"][1].get<double>(), d["difference"].get<double>());
+  }
+  // Per-image predictions of every model are kept, and the paired figures are their comparison.
+  eval::Predictions mixed = eval::load_predictions((*dir_ / "predictions/model.json").string());
+  eval::Predictions w2 = eval::load_predictions((*dir_ / "predictions/W2A8.json").string());
+  EXPECT_EQ(c["best_fitting"]["a_only"].get<int64_t>(),
+            mixed.correct().logical_and(w2.correct().logical_not()).sum().item<int64_t>());
+  EXPECT_TRUE(fs::exists(*dir_ / "predictions/float.json"));
+  // The reports say it.
+  std::string md = read_file((*dir_ / "report.md").string());
+  std::string html = read_file((*dir_ / "report.html").string());
+  std::string line = fmt::format("{:+.2f} points, 95% CI [{:+.2f}, {:+.2f}]",
+                                 c["best_fitting"]["difference"].get<double>(),
+                                 c["best_fitting"]["ci95"][0].get<double>(),
+                                 c["best_fitting"]["ci95"][1].get<double>());
+  EXPECT_NE(md.find(line), std::string::npos) << md;
+  EXPECT_NE(html.find(line), std::string::npos);
 }
 
 TEST_F(CompressCli, PackedSizeIsTheFileAndItsLayout) {
@@ -165,7 +203,8 @@ TEST(CompressCliErrors, BadInputFailsInOneLineBeforeAnyWork) {
       << data.output;
   auto base = mpq("compress --baselines 8,x -o " + (dir / "out").string());
   EXPECT_EQ(base.status, 1);
-  EXPECT_NE(base.output.find("--baselines 8,x: 'x' is not a weight width 2..8 (or give 'none')"),
+  EXPECT_NE(base.output.find("--baselines 8,x: 'x' is not a width 2..8 (give weight widths, "
+                             "W{w}A{a} names, 'auto' or 'none')"),
             std::string::npos)
       << base.output;
   EXPECT_FALSE(fs::exists(dir / "out"));

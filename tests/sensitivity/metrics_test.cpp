@@ -55,8 +55,17 @@ TEST(BnScale, ReadsGammaAndOmegaFallsWithWidth) {
   EXPECT_DOUBLE_EQ(r.importance[2], 3.0);  // no BN after the classifier: the largest S
   for (const auto& row : r.omega)
     for (size_t k = 1; k < row.size(); ++k) EXPECT_LT(row[k], row[k - 1]);
-  // Ω = S·‖ΔW‖²/n: the second conv's damage per weight is S-scaled.
-  EXPECT_GT(r.omega[1][0] / r.importance[1], 0);
+  // Ω = S·‖ΔW‖², the layer's total error (DESIGN §4); --omega per-weight divides by n.
+  auto errors = weight_errors(folded_weights(g), r.bits);
+  Options per_weight = quiet();
+  per_weight.per_weight_omega = true;
+  Report p = compute("bn_scale", {g, nullptr, per_weight});
+  for (size_t l = 0; l < r.layers.size(); ++l)
+    for (size_t k = 0; k < r.bits.size(); ++k) {
+      EXPECT_DOUBLE_EQ(r.omega[l][k], r.importance[l] * errors[l][k]);
+      EXPECT_DOUBLE_EQ(p.omega[l][k], r.omega[l][k] / static_cast<double>(r.params[l]));
+    }
+  EXPECT_EQ(r.details["omega"], "importance * |dW|^2 (layer total)");
 }
 
 TEST(BnScale, WithoutBnItSaysHowToReExportOrFallsBack) {

@@ -4,13 +4,17 @@
 //   sensitivity  sensitivity.json                       Ω_l(b) by --metric
 //   allocation   plan.json                              bits under every --budget (ILP)
 //   quantize     model.mpq, model.qcdq.onnx, encodings.json   calibrate, round, export
-//   evaluate     evaluation.json                        float model vs model.mpq on --data
-//   baselines    baselines.json                         uniform W{b}A{a} the same way
+//   evaluate     evaluation.json, predictions/*.json    float model vs model.mpq on --data
+//   baselines    baselines.json, predictions/*.json     uniform W{w}A{a} the same way
 //   report       report.md, report.html                 tables and plots (Vega-Lite, inlined)
 //
 // compress.json records the options and each finished stage. `--resume` reuses every stage
 // whose files are there (all outputs are written atomically, so a file that exists is whole)
 // and redoes the first missing one and everything after it; the options must be the same.
+//
+// The mixed plan is compared with the uniform plans on the same images: the best uniform plan
+// that fits every budget and the cheapest one above it, each with the paired difference in top-1
+// and its 95 % bootstrap interval (eval/paired.h), in the summary and the reports.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -26,6 +30,7 @@
 #include "mpq/core/memory.h"
 #include "mpq/core/progress.h"
 #include "mpq/eval/evaluate.h"
+#include "mpq/eval/paired.h"
 #include "mpq/exec/executor.h"
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
@@ -41,9 +46,14 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 struct Options {
-  std::string model, out = "mpq_out", method = "ilp", baselines = "8,4,2", stop_after;
+  std::string model, out = "mpq_out", method = "ilp", baselines = "auto", stop_after;
   std::vector<std::string> budgets;
   int a_bits = 8;
+  std::vector<int> a_candidates;  // empty: every layer at a_bits
+
+  std::vector<int> activation_widths() const {
+    return a_candidates.empty() ? std::vector<int>{a_bits} : a_candidates;
+  }
   DataFlags data;
   QuantFlags quant;
   SensitivityFlags sens;
@@ -68,8 +78,11 @@ json config_of(const Options& o) {
          {"candidates", o.sens.options.candidates},
          {"data_count", o.sens.data_count},
          {"seed", o.sens.options.seed},
+         {"per_weight_omega", o.sens.options.per_weight_omega},
+         {"recon_iters", o.sens.options.recon_iters},
          {"method", o.method},
          {"a_bits", o.a_bits},
+         {"a_candidates", o.a_candidates},
          {"first_last_bits", o.quant.first_last_bits},
          {"observer", o.quant.observer},
          {"percentile", o.quant.percentile},
@@ -91,24 +104,78 @@ json config_of(const Options& o) {
   return c;
 }
 
-std::vector<int> parse_baselines(const std::string& text) {
-  std::vector<int> bits;
-  if (text == "none") return bits;
+struct Uniform {
+  int w = 8, a = 8;
+  std::string name() const { return fmt::format("W{}A{}", w, a); }
+};
+
+// --baselines: "auto", "none", or a list of weight widths (at every activation width) and
+// W{w}A{a} names.
+std::vector<Uniform> parse_baselines(const std::string& text, const std::vector<int>& a_widths) {
+  std::vector<Uniform> out;
+  if (text == "none" || text == "auto") return out;
   std::stringstream in(text);
   std::string item;
-  while (std::getline(in, item, ',')) {
+  auto width = [&](const std::string& digits) {
     int b = 0;
     try {
       size_t used = 0;
-      b = std::stoi(item, &used);
-      if (used != item.size()) b = 0;
+      b = std::stoi(digits, &used);
+      if (used != digits.size()) b = 0;
     } catch (const std::exception&) {
     }
     MPQ_CHECK(b >= 2 && b <= 8, ErrorCode::kInvalidArgument,
-              "--baselines {}: '{}' is not a weight width 2..8 (or give 'none')", text, item);
-    bits.push_back(b);
+              "--baselines {}: '{}' is not a width 2..8 (give weight widths, W{{w}}A{{a}} names, "
+              "'auto' or 'none')",
+              text, item);
+    return b;
+  };
+  while (std::getline(in, item, ',')) {
+    size_t a = item.find('A');
+    if (!item.empty() && item[0] == 'W' && a != std::string::npos) {
+      out.push_back({width(item.substr(1, a - 1)), width(item.substr(a + 1))});
+    } else {
+      for (int ab : a_widths) out.push_back({width(item), ab});
+    }
   }
-  return bits;
+  return out;
+}
+
+// How far `plan` is over the budgets: the largest cost/limit ratio (≤ 1: it fits).
+double over_budget(const allocation::Problem& p, const allocation::BitPlan& plan) {
+  double worst = 0;
+  for (const allocation::Budget& b : p.budgets)
+    worst = std::max(worst, p.costs->total(b.kind, plan) / p.costs->limit(b));
+  return worst;
+}
+
+// The uniform plans worth comparing against: every plan that fits the budgets and is not
+// dominated by another that fits (no other has both widths at least as wide), and the cheapest
+// plan above the budgets (by the largest cost/limit ratio among them).
+std::vector<Uniform> auto_baselines(const allocation::Problem& p,
+                                    const std::vector<ir::LayerInfo>& layers) {
+  std::vector<int> ws = p.w_candidates;
+  if (std::find(ws.begin(), ws.end(), 8) == ws.end()) ws.push_back(8);
+  std::vector<Uniform> fit, above;
+  auto plan_of = [&](const Uniform& u) {
+    return allocation::uniform_plan(layers, u.w, u.a, p.first_last_bits);
+  };
+  for (int w : ws)
+    for (int a : p.a_candidates) (p.meets(plan_of({w, a})) ? fit : above).push_back({w, a});
+  std::vector<Uniform> out;
+  for (const Uniform& u : fit) {
+    bool dominated = std::any_of(fit.begin(), fit.end(), [&](const Uniform& v) {
+      return (v.w >= u.w && v.a >= u.a) && (v.w > u.w || v.a > u.a);
+    });
+    if (!dominated) out.push_back(u);
+  }
+  auto over = [&](const Uniform& u) { return over_budget(p, plan_of(u)); };
+  if (!above.empty())
+    out.push_back(*std::min_element(above.begin(), above.end(), [&](const Uniform& x,
+                                                                      const Uniform& y) {
+      return over(x) < over(y);
+    }));
+  return out;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
@@ -176,10 +243,17 @@ json costs_of(const allocation::CostModel& costs, const allocation::BitPlan& pla
               {"avg_w_bits", costs.predicted(plan)["avg_w_bits"]}};
 }
 
+// Evaluates both models and writes what each predicted on every image to the two files (the
+// float model's only when `float_predictions` is not empty).
 json evaluate_pair(const ir::Graph& float_model, const ir::Graph& quantized,
-                   const data::Loader& loader, bool progress) {
+                   const data::Loader& loader, bool progress, const std::string& data,
+                   const std::string& float_predictions, const std::string& predictions,
+                   const std::string& name) {
   eval::EvalResult f = eval::evaluate(float_model, loader, {progress, false});
   eval::EvalResult q = eval::evaluate(quantized, loader, {progress, false});
+  if (!float_predictions.empty())
+    eval::save_predictions({"float", data, f.labels, f.predictions}, float_predictions);
+  eval::save_predictions({name, data, q.labels, q.predictions}, predictions);
   int64_t same = q.predictions.eq(f.predictions).sum().item<int64_t>();
   return json{{"images", f.images},
               {"float_top1", f.top1},
@@ -188,6 +262,49 @@ json evaluate_pair(const ir::Graph& float_model, const ir::Graph& quantized,
               {"top5", q.top5},
               {"agreement", 100.0 * static_cast<double>(same) / static_cast<double>(f.images)},
               {"changed", f.images - same}};
+}
+
+// The mixed plan against the best uniform baseline that fits the budgets and the cheapest one
+// above them, paired on the same images: {"best_fitting": {...}, "cheapest_above": {...},
+// "note": ...}, each with the baseline's name and top-1 and the paired difference.
+json compare_with_uniform(const json& baselines,
+                          const std::function<std::string(const std::string&)>& predictions) {
+  json out = json::object();
+  const json* best = nullptr;
+  const json* above = nullptr;
+  for (const json& b : baselines) {
+    if (!b.contains("fits") || !file_exists(predictions(b["name"]))) continue;
+    if (b["fits"].get<bool>()) {
+      if (!best || b["top1"].get<double>() > (*best)["top1"].get<double>()) best = &b;
+    } else if (!above ||
+               b["over_budget"].get<double>() < (*above)["over_budget"].get<double>()) {
+      above = &b;
+    }
+  }
+  eval::Predictions mixed = eval::load_predictions(predictions("model"));
+  auto paired = [&](const json& b) {
+    eval::PairedDifference d =
+        eval::compare(mixed, eval::load_predictions(predictions(b["name"])));
+    json j = eval::to_json(d);
+    j["name"] = b["name"];
+    return j;
+  };
+  if (best) out["best_fitting"] = paired(*best);
+  if (above) out["cheapest_above"] = paired(*above);
+  if (!best)
+    out["note"] = baselines.empty() ? "no uniform baselines (--baselines none)"
+                                    : "no uniform plan fits the budgets: nothing to compare "
+                                      "against at the same cost";
+  return out;
+}
+
+std::string comparison_line(const json& c) {
+  return fmt::format("{:+.2f} points, 95% CI [{:+.2f}, {:+.2f}]: {} ({} images only the mixed "
+                     "plan gets right, {} only {})",
+                     c["difference"].get<double>(), c["ci95"][0].get<double>(),
+                     c["ci95"][1].get<double>(), c["verdict"].get<std::string>(),
+                     c["a_only"].get<int64_t>(), c["b_only"].get<int64_t>(),
+                     c["name"].get<std::string>());
 }
 
 void print_summary(const json& r) {
@@ -216,10 +333,23 @@ void print_summary(const json& r) {
   if (!r["baselines"].empty()) {
     fmt::print("\n  uniform baselines, same calibration and rounding:\n");
     for (const auto& b : r["baselines"])
-      fmt::print("  {:<22} {:>13.2f}%   {} bytes of weights, {}\n", b["name"].get<std::string>(),
+      fmt::print("  {:<22} {:>13.2f}%   {} bytes of weights, {}{}\n", b["name"].get<std::string>(),
                  b["top1"].get<double>(), static_cast<int64_t>(b["size_bytes"].get<double>()),
-                 bops(b["bops"]));
+                 bops(b["bops"]),
+                 !b.contains("fits") ? "" : b["fits"].get<bool>() ? "; fits the budgets"
+                                                                  : "; above the budgets");
   }
+  const json& c = r["comparison"];
+  fmt::print("\n  mixed plan, paired on the same {} images (bootstrap, 10000 resamples):\n",
+             e["images"].get<int64_t>());
+  if (c.contains("best_fitting"))
+    fmt::print("  vs best uniform that fits ({}): {}\n",
+               c["best_fitting"]["name"].get<std::string>(), comparison_line(c["best_fitting"]));
+  if (c.contains("note")) fmt::print("  {}\n", c["note"].get<std::string>());
+  if (c.contains("cheapest_above"))
+    fmt::print("  vs cheapest uniform above ({}): {}\n",
+               c["cheapest_above"]["name"].get<std::string>(),
+               comparison_line(c["cheapest_above"]));
   fmt::print("\n  stage times:");
   double total = 0;
   for (const auto& s : kStages) {
@@ -260,11 +390,12 @@ void run(Options& o) {
   if (o.budgets.empty()) o.budgets = {"avg-w-bits=4"};
   std::vector<allocation::Budget> budgets;
   for (const auto& b : o.budgets) budgets.push_back(allocation::parse_budget(b));
-  std::vector<int> baseline_bits = parse_baselines(o.baselines);
+  std::vector<int> a_widths = o.activation_widths();
+  std::vector<Uniform> baseline_plans = parse_baselines(o.baselines, a_widths);
   if (o.method == "ssps") {
     search::SspsOptions s = o.ssps.options;
     s.w_candidates = o.sens.options.candidates;
-    s.a_candidates = {o.a_bits};
+    s.a_candidates = a_widths;
     search::check_options(s, budgets);
   }
   quant::make_rounding(o.quant.rounding);  // unknown names fail before any work
@@ -276,10 +407,19 @@ void run(Options& o) {
   {  // an infeasible budget fails now, not after the sensitivity metric has run
     sensitivity::Report candidates;
     candidates.bits = o.sens.options.candidates;
-    make_problem(candidates, costs, budgets, {o.a_bits}, o.quant.first_last_bits).check_feasible();
+    allocation::Problem p =
+        make_problem(candidates, costs, budgets, a_widths, o.quant.first_last_bits);
+    p.check_feasible();
+    if (o.baselines == "auto") baseline_plans = auto_baselines(p, exec::quantizable_layers(model));
   }
+  // The metric measures activation damage too when there are widths to choose from, and
+  // `reconstructed` reconstructs the way this run's PTQ will.
+  if (a_widths.size() > 1) o.sens.options.a_candidates = a_widths;
+  o.sens.options.rounding = o.quant.rounding;
+  o.sens.options.granularity = o.quant.granularity;
+  o.sens.options.qdrop = o.quant.qdrop;
 
-  fs::create_directories(o.out);
+  fs::create_directories(fs::path(o.out) / "predictions");
   State state(o.out, config_of(o), o.resume);
   std::string model_name = o.model.empty() ? kEmbeddedName : o.model;
   DataFlags calib = o.data;
@@ -308,11 +448,11 @@ void run(Options& o) {
     if (o.method == "ssps") {
       plan = o.ssps
                  .run(model, o.model, calib, costs, budgets, o.quant.first_last_bits,
-                      o.sens.options.candidates, {o.a_bits}, o.sens.labels == "model", progress)
+                      o.sens.options.candidates, a_widths, o.sens.labels == "model", progress)
                  .plan;
     } else {
       allocation::Problem p =
-          make_problem(report, costs, budgets, {o.a_bits}, o.quant.first_last_bits);
+          make_problem(report, costs, budgets, a_widths, o.quant.first_last_bits);
       plan = allocation::allocate(o.method, p);
     }
     plan.model = model_name;
@@ -341,11 +481,16 @@ void run(Options& o) {
   if (stop("quantize")) return;
 
   // 4. evaluate the float model and the exported one
-  state.run("evaluate", {"evaluation.json"}, [&] {
+  auto predictions = [&](const std::string& name) {
+    return state.file("predictions/" + name + ".json");
+  };
+  state.run("evaluate", {"evaluation.json", "predictions/float.json", "predictions/model.json"},
+            [&] {
     log_line(fmt::format("[4/{}] evaluate: float and model.mpq on {} ({} images)", kStages.size(),
                          eval_data.spec.text, eval_data.loader->size()));
-    json e =
-        evaluate_pair(model, load_model(state.file("model.mpq")), *eval_data.loader, eval_progress);
+    json e = evaluate_pair(model, load_model(state.file("model.mpq")), *eval_data.loader,
+                           eval_progress, eval_data.spec.text, predictions("float"),
+                           predictions("model"), "mpq plan");
     e["data"] = eval_data.spec.text;
     write_file_atomic(state.file("evaluation.json"), e.dump(2) + "\n");
   });
@@ -356,29 +501,37 @@ void run(Options& o) {
     json done = json::array();
     if (o.resume && file_exists(state.file("baselines.json")))
       done = load_json(state.file("baselines.json"));
-    for (size_t i = 0; i < baseline_bits.size(); ++i) {
-      int b = baseline_bits[i];
-      std::string name = fmt::format("W{}A{}", b, o.a_bits);
-      bool have =
-          std::any_of(done.begin(), done.end(), [&](const json& d) { return d["name"] == name; });
+    allocation::Problem fits = make_problem(report, costs, budgets, a_widths, o.quant.first_last_bits);
+    for (size_t i = 0; i < baseline_plans.size(); ++i) {
+      const Uniform& u = baseline_plans[i];
+      std::string name = u.name();
+      bool have = std::any_of(done.begin(), done.end(), [&](const json& d) {
+        return d["name"] == name && file_exists(predictions(name));
+      });
       if (have) continue;
       log_line(fmt::format("[5/{}] baselines: uniform {} ({}/{})", kStages.size(), name, i + 1,
-                           baseline_bits.size()));
+                           baseline_plans.size()));
       QuantFlags q = o.quant;
-      if (b == 8) q.rounding = "nearest";  // learned rounding changes nothing at 8 bits
-      q.w_bits = b;
-      q.a_bits = o.a_bits;
+      if (u.w == 8) q.rounding = "nearest";  // learned rounding changes nothing at 8 bits
+      q.w_bits = u.w;
+      q.a_bits = u.a;
       quant::QuantSim sim = q.build(model, o.model, o.data, progress);
-      json e = evaluate_pair(model, sim.frozen(), *eval_data.loader, eval_progress);
+      json e = evaluate_pair(model, sim.frozen(), *eval_data.loader, eval_progress,
+                             eval_data.spec.text, "", predictions(name), "uniform " + name);
       json point = costs_of(costs, sim.plan());
       point["name"] = name;
+      point["w_bits"] = u.w;
+      point["a_bits"] = u.a;
       point["top1"] = e["top1"];
+      point["fits"] = fits.meets(sim.plan());
+      point["over_budget"] = over_budget(fits, sim.plan());
       done.push_back(point);
       write_file_atomic(state.file("baselines.json"), done.dump(2) + "\n");
     }
-    if (baseline_bits.empty()) write_file_atomic(state.file("baselines.json"), "[]\n");
+    if (baseline_plans.empty()) write_file_atomic(state.file("baselines.json"), "[]\n");
   });
   json baselines = load_json(state.file("baselines.json"));
+  json comparison = compare_with_uniform(baselines, predictions);
 
   // The results every report shows.
   allocation::BitPlan float_plan = plan;
@@ -390,6 +543,7 @@ void run(Options& o) {
          {"quantized", costs_of(costs, plan)},
          {"evaluation", evaluation},
          {"baselines", baselines},
+         {"comparison", comparison},
          {"metric", report.metric},
          {"rounding", o.quant.rounding},
          {"budgets", json::array()},
@@ -456,7 +610,12 @@ void add_compress(CLI::App& app) {
   cmd->add_option("--budget", o->budgets,
                   "KIND=VALUE, repeatable: size=60KB, bops=1.2G, energy=40uJ, avg-w-bits=3 "
                   "(default avg-w-bits=4)");
-  cmd->add_option("--a-bits", o->a_bits, "activation width of every layer")->capture_default_str();
+  auto* a_bits =
+      cmd->add_option("--a-bits", o->a_bits, "activation width of every layer")->capture_default_str();
+  cmd->add_option("--a-candidates", o->a_candidates,
+                  "let the allocation choose activation widths too, e.g. 2,3,4,8")
+      ->delimiter(',')
+      ->excludes(a_bits);
   cmd->add_option("--method", o->method,
                   "bit allocation: ilp or proportional (on the sensitivity), or ssps "
                   "(differentiable search on --calib)")
@@ -465,8 +624,9 @@ void add_compress(CLI::App& app) {
   // A fine-tuned model is a different model: `mpq search --method ssps --finetune` writes it.
   for (const char* name : {"--finetune", "--weight-lr"}) cmd->remove_option(cmd->get_option(name));
   cmd->add_option("--baselines", o->baselines,
-                  "uniform weight widths to compare against (at --a-bits, same calibration and "
-                  "rounding; nearest at 8), or 'none'")
+                  "uniform plans to compare against, same calibration and rounding (nearest at "
+                  "8): 'auto' (the widest that fit the budgets and the cheapest above), weight "
+                  "widths (at each activation width), W{w}A{a} names, or 'none'")
       ->capture_default_str();
   cmd->add_option("-o,--output", o->out, "output directory (created if missing)")
       ->capture_default_str();

@@ -69,6 +69,30 @@ std::vector<Point> points(const json& r) {
   return p;
 }
 
+// "+0.19 points, 95% CI [-0.07, +0.44]: inside the noise" for a paired comparison.
+std::string paired_text(const json& d) {
+  return fmt::format("{:+.2f} points, 95% CI [{:+.2f}, {:+.2f}]: {}", d["difference"].get<double>(),
+                     d["ci95"][0].get<double>(), d["ci95"][1].get<double>(),
+                     d["verdict"].get<std::string>());
+}
+
+// The mixed plan against the uniform baselines, one row per comparison: what, baseline, top-1
+// of both, difference and interval, images only one of them gets right.
+struct Comparison {
+  std::string what, name;
+  json d;
+};
+std::vector<Comparison> comparisons(const json& r) {
+  std::vector<Comparison> out;
+  if (!r.contains("comparison")) return out;
+  const json& c = r["comparison"];
+  if (c.contains("best_fitting"))
+    out.push_back({"best uniform that fits", c["best_fitting"]["name"], c["best_fitting"]});
+  if (c.contains("cheapest_above"))
+    out.push_back({"cheapest uniform above", c["cheapest_above"]["name"], c["cheapest_above"]});
+  return out;
+}
+
 std::string stage_line(const json& r) {
   std::string s;
   double total = 0;
@@ -268,6 +292,21 @@ std::string report_markdown(const json& r) {
   for (const auto& p : points(r))
     md += fmt::format("| {} | {:.2f} | {:.0f} | {} | {:.3f} |\n", p.name, p.top1, p.size,
                       bops(p.bops), p.bits);
+  md += fmt::format(
+      "\n## Did the mixed plan pay?\n\nPaired on the same {} images: the difference in top-1 "
+      "and its 95% bootstrap interval (10000 resamples of the images).\n\n",
+      e["images"].get<int64_t>());
+  if (r.contains("comparison") && r["comparison"].contains("note"))
+    md += r["comparison"]["note"].get<std::string>() + ".\n\n";
+  auto rows = comparisons(r);
+  if (!rows.empty()) {
+    md += "| mixed plan vs | baseline | top-1 mixed | top-1 baseline | difference | only mixed "
+          "right | only baseline right |\n|---|---|---|---|---|---|---|\n";
+    for (const auto& c : rows)
+      md += fmt::format("| {} | {} | {:.2f} | {:.2f} | {} | {} | {} |\n", c.what, c.name,
+                        num(c.d, "top1_a"), num(c.d, "top1_b"), paired_text(c.d),
+                        c.d["a_only"].get<int64_t>(), c.d["b_only"].get<int64_t>());
+  }
   md += "\n## Per layer\n\n| layer | params | MACs | W | A |";
   std::vector<std::string> widths;
   if (!r["layers"].empty())
@@ -329,7 +368,27 @@ std::string report_html(const json& r) {
         "<tr><td>{}</td><td>{:.2f}</td><td>{:.0f}</td><td>{}</td>"
         "<td>{:.3f}</td></tr>\n",
         html_escape(p.name), p.top1, p.size, bops(p.bops), p.bits);
-  h += "</table>\n<h2>Per layer</h2>\n<table><tr><th>layer</th><th>params</th><th>MACs</th>"
+  h += fmt::format(
+      "</table>\n<h2>Did the mixed plan pay?</h2>\n<p>Paired on the same {} images: the "
+      "difference in top-1 and its 95% bootstrap interval (10000 resamples of the images).</p>\n",
+      e["images"].get<int64_t>());
+  if (r.contains("comparison") && r["comparison"].contains("note"))
+    h += "<p>" + html_escape(r["comparison"]["note"].get<std::string>()) + ".</p>\n";
+  auto rows = comparisons(r);
+  if (!rows.empty()) {
+    h += "<table><tr><th>mixed plan vs</th><th>baseline</th><th>top-1 mixed</th><th>top-1 "
+         "baseline</th><th>difference</th><th>only mixed right</th><th>only baseline "
+         "right</th></tr>\n";
+    for (const auto& c : rows)
+      h += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.2f}</td><td>{}</td><td>{}</td>"
+          "<td>{}</td></tr>\n",
+          c.what, html_escape(c.name), num(c.d, "top1_a"), num(c.d, "top1_b"),
+          html_escape(paired_text(c.d)), c.d["a_only"].get<int64_t>(),
+          c.d["b_only"].get<int64_t>());
+    h += "</table>\n";
+  }
+  h += "<h2>Per layer</h2>\n<table><tr><th>layer</th><th>params</th><th>MACs</th>"
        "<th>W</th><th>A</th></tr>\n";
   for (const auto& l : r["layers"])
     h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",

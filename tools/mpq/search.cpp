@@ -205,6 +205,7 @@ void add_search(CLI::App& app) {
     std::vector<int> a_candidates =
         o->a_candidates.empty() ? std::vector<int>{o->a_bits} : o->a_candidates;
     if (o->method == "ssps") return search_ssps(*o, model, costs, budgets, a_candidates);
+    if (a_candidates.size() > 1) o->flags.options.a_candidates = a_candidates;
 
     sensitivity::Report report = o->report.empty()
                                      ? o->flags.run(model, o->model, o->data, !o->json)

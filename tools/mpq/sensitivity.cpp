@@ -30,6 +30,16 @@ void SensitivityFlags::add(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--epsilon", options.epsilon, "coding_length: distortion")->capture_default_str();
   app.add_option("--seed", options.seed, "random and Hutchinson seed")->capture_default_str();
+  app.add_option_function<std::string>(
+         "--omega",
+         [this](const std::string& v) { options.per_weight_omega = v == "per-weight"; },
+         "Ω = importance × the layer's total squared weight error ('total', the default), or "
+         "divided by its weight count ('per-weight', the old form, for comparison)")
+      ->check(CLI::IsMember({"total", "per-weight"}));
+  app.add_option("--recon-iters", options.recon_iters,
+                 "reconstructed: iterations of the short reconstruction per layer and width")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 }
 
 sensitivity::Report SensitivityFlags::run(const ir::Graph& model, const std::string& model_path,
@@ -65,11 +75,14 @@ void print_report(const sensitivity::Report& r) {
   for (const auto& l : r.layers) width = std::max(width, l.size());
   fmt::print("{:<{}}  {:>9}  {:>10}", "layer", width, "params", "importance");
   for (int b : r.bits) fmt::print("  {:>9}", fmt::format("Ω({})", b));
+  for (int a : r.a_bits) fmt::print("  {:>9}", fmt::format("Ωa({})", a));
   fmt::print("\n");
   for (size_t l = 0; l < r.layers.size(); ++l) {
     fmt::print("{:<{}}  {:>9}  {:>10}", r.layers[l], width, r.params[l],
                r.importance.empty() ? std::string("-") : fmt::format("{:.4g}", r.importance[l]));
     for (double o : r.omega[l]) fmt::print("  {:>9.3g}", o);
+    if (r.measures_activations())
+      for (double o : r.a_omega[l]) fmt::print("  {:>9.3g}", o);
     fmt::print("\n");
   }
   fmt::print("\n{} on {}: {:.3f} s\n", r.metric, r.model, r.seconds);
@@ -87,6 +100,9 @@ void add_sensitivity(CLI::App& app) {
   auto o = std::make_shared<Opts>();
   cmd->add_option("model", o->model, "ONNX model (default: the embedded Fashion-MNIST model)");
   o->flags.add(*cmd);
+  cmd->add_option("--a-candidates", o->flags.options.a_candidates,
+                  "activation widths to measure too (metrics that measure them: reconstructed)")
+      ->delimiter(',');
   o->data.add(*cmd, "data for the metrics that need it");
   cmd->add_option("-o,--output", o->out, "write the report (JSON) here");
   cmd->add_flag("--json", o->json, "print the report as one JSON object");

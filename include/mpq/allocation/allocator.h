@@ -29,8 +29,9 @@ struct Problem {
 
   // The (w, a) options of layer l (pinned layers have one).
   std::vector<std::pair<int, int>> options(size_t layer) const;
-  // Ω_l(w, a) = Ω_l(w) + Ω_l(a): activation damage at b bits is taken as the weight's damage at
-  // b bits (a heuristic; with one activation width it is a constant and changes nothing).
+  // Ω_l(w, a) = Ω_l(w) + Ω^a_l(a), the activation damage as the report measured it (metric
+  // `reconstructed`); a report without it takes the weight's damage at a bits instead (a
+  // heuristic). With one activation width the term is a constant and changes nothing.
   double omega(size_t layer, int w, int a) const;
   // Checks the budgets one by one against the cheapest plan; throws stating the smallest
   // feasible value of the first that cannot be met.

@@ -2,9 +2,11 @@
 // weights to b bits, for every quantized layer and candidate width. One file per metric under
 // src/sensitivity/metrics/, registered by name:  MPQ_REGISTER(Metric, "bn_scale", BnScale);
 //
-// Most metrics are an importance per layer times the weight's rounding error:
-//   Ω_l(b) = I_l · ‖Q_b(W_l) − W_l‖² / n_l
-// with ΔW from the BN-folded weight, per-channel symmetric grids scaled by max |w| (data-free,
+// Most metrics are an importance per layer times the layer's total weight rounding error:
+//   Ω_l(b) = I_l · ‖Q_b(W_l) − W_l‖²
+// (DESIGN.md §4, HAWQ's form; `Options::per_weight_omega` divides by n_l as the first version
+// did, for comparison only: it makes one weight of a small layer cost as much as the whole error
+// of a big one, so the ILP starves the big layers), with ΔW from the BN-folded weight, per-channel symmetric grids scaled by max |w| (data-free,
 // fast, and the same for every metric, so metrics differ only in I_l).
 #pragma once
 
@@ -26,6 +28,14 @@ struct Options {
   std::string fallback;             // bn_scale on a model without BN: use this metric instead
   bool labels_from_model = false;   // imprint: the float model's predictions as labels
   double epsilon = 0.5;             // coding_length: distortion ε
+  bool per_weight_omega = false;    // Ω = I·‖ΔW‖²/n_l instead of I·‖ΔW‖² (comparison only)
+  // Activation widths to measure (metrics that measure them: reconstructed); empty: none.
+  std::vector<int> a_candidates;
+  // reconstructed: the PTQ's rounding, on a short schedule.
+  std::string rounding = "attention";
+  std::string granularity = "block";
+  double qdrop = 0.5;
+  int64_t recon_iters = 100;
   bool progress = true;
 };
 
@@ -36,11 +46,18 @@ struct Report {
   std::vector<int> bits;                   // candidate widths, ascending
   std::vector<std::vector<double>> omega;  // [layer][width index]
   std::vector<double> importance;          // I_l, when the metric has one
+  // Measured activation damage Ω^a_l(a), when the metric measures it (else empty).
+  std::vector<int> a_bits;                   // ascending
+  std::vector<std::vector<double>> a_omega;  // [layer][a_bits index]
   nlohmann::json details = nlohmann::json::object();  // convergence, accuracy profile, ...
   double seconds = 0;
 
   // Ω of `layer` at `bits` (a candidate width; wider than every candidate: 0).
   double omega_at(size_t layer, int bits) const;
+  bool measures_activations() const { return !a_bits.empty(); }
+  // Ω^a of `layer` at activation width `bits` (wider than every measured width: 0; a width
+  // between them that was not measured: an error saying how to measure it).
+  double a_omega_at(size_t layer, int bits) const;
 };
 
 struct Context {
@@ -73,8 +90,9 @@ struct LayerWeights {
 };
 LayerWeights folded_weights(const ir::Graph& model);
 std::vector<std::vector<double>> weight_errors(const LayerWeights& w, const std::vector<int>& bits);
-// A report with Ω_l(b) = importance_l · errors[l][b] / (per_element ? n_l : 1).
-Report importance_report(const LayerWeights& w, const std::vector<int>& bits,
-                         std::vector<double> importance, bool per_element);
+// A report with Ω_l(b) = importance_l · ‖ΔW_l(b)‖² (/ n_l with options.per_weight_omega), at
+// the options' candidate widths; details["omega"] says which.
+Report importance_report(const LayerWeights& w, std::vector<double> importance,
+                         const Options& options);
 
 }  // namespace mpq::sensitivity

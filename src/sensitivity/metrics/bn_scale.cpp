@@ -1,5 +1,5 @@
 // bn_scale: S_l = mean_c |γ_l,c| of the BatchNormalization after conv l, read from the model:
-// no data, no forward pass. Ω_l(b) = S_l · ‖ΔW_l(b)‖² / n_l (HAWQ's objective with the Hessian
+// no data, no forward pass. Ω_l(b) = S_l · ‖ΔW_l(b)‖² (HAWQ's objective with the Hessian
 // trace replaced by the BN scale).
 // Choice: a layer with no BN after it (the classifier) gets the largest S of the model, i.e. it
 // is treated as at least as sensitive as the most sensitive conv.
@@ -49,7 +49,7 @@ class BnScale : public Metric {
     }
     for (double& s : scale)
       if (s < 0) s = largest;
-    Report r = importance_report(folded_weights(ctx.model), ctx.options.candidates, scale, true);
+    Report r = importance_report(folded_weights(ctx.model), scale, ctx.options);
     r.metric = "bn_scale";
     return r;
   }

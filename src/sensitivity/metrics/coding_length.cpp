@@ -3,7 +3,7 @@
 //   L_l = (m + n)/2 · log2 det(I + m/(ε²n) · W Wᵀ)
 // computed on the smaller Gram side (det(I + c·WWᵀ) = det(I + c·WᵀW)) in float64 via Cholesky.
 // The information density r_l = L_l / n_l drives the proportional allocation; for the ILP,
-// Ω_l(b) = r_l · ‖ΔW_l(b)‖² / n_l. Data-free. ε defaults to 0.5 (--epsilon).
+// Ω_l(b) = r_l · ‖ΔW_l(b)‖². Data-free. ε defaults to 0.5 (--epsilon).
 // Choice: ε is relative to the layer's RMS weight. BN folding rescales each layer arbitrarily,
 // and with an absolute ε the length measured the weights' magnitude (resnet20's block-output
 // convs, scaled up by BN, looked 8x "denser" and took all the bits: 17% top-1 at 3 bits);
@@ -38,7 +38,7 @@ class CodingLength : public Metric {
       density.push_back(length / static_cast<double>(w.layers[l].params));
       lengths.push_back({{"layer", w.layers[l].name}, {"bits", length}});
     }
-    Report r = importance_report(w, ctx.options.candidates, density, true);
+    Report r = importance_report(w, density, ctx.options);
     r.metric = "coding_length";
     r.details["epsilon"] = eps;
     r.details["coding_length"] = lengths;

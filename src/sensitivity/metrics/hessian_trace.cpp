@@ -96,7 +96,7 @@ class HessianTrace : public Metric {
       traces.push_back({{"layer", layers[l].name}, {"trace", mean[l]}});
     }
     LayerWeights w = folded_weights(ctx.model);
-    Report r = importance_report(w, ctx.options.candidates, per_weight, false);
+    Report r = importance_report(w, per_weight, ctx.options);
     r.metric = "hessian_trace";
     r.details["samples"] = samples;
     r.details["images"] = data.size();

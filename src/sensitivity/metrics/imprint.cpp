@@ -4,7 +4,7 @@
 // normalised mean embedding of the data's samples of each class; a sample is predicted as the
 // prototype of highest cosine similarity. Its accuracy a_l says how much task information the
 // features after layer l hold. Importance I_l = max(a_l − a_(l−1), ε) with ε = 0.001 and a_0
-// the same predictor on the input image; Ω_l(b) = I_l · ‖ΔW_l(b)‖² / n_l.
+// the same predictor on the input image; Ω_l(b) = I_l · ‖ΔW_l(b)‖².
 // Labels: the data's ground truth, or (--labels model) the float model's predictions.
 // Choices: prototypes and accuracy use the same images (two passes over the data: imprint,
 // then predict), so no features are held beyond one batch; the BN-folded model is used (same
@@ -101,8 +101,7 @@ class Imprint : public Metric {
       importance.push_back(std::max(accuracy[l + 1] - accuracy[l], eps));
       profile.push_back({{"layer", layers[l].name}, {"accuracy", 100.0 * accuracy[l + 1]}});
     }
-    Report r = importance_report(folded_weights(ctx.model), ctx.options.candidates, importance,
-                                 true);
+    Report r = importance_report(folded_weights(ctx.model), importance, ctx.options);
     r.metric = "imprint";
     r.details["input_accuracy"] = 100.0 * accuracy[0];
     r.details["accuracy_profile"] = profile;
