@@ -364,9 +364,10 @@ nlohmann::json reconstruct_blocks(QuantSim& sim, const data::Loader& calib,
                       {"loss", after},
                       {"seconds", seconds_since(start)},
                       {"peak_rss_mb", rss}});
-    log_line(fmt::format("{} block {}/{} {}: loss {:.4g} -> {:.4g}, {:.1f} s, peak RSS {:.0f} MB",
-                         label, k + 1, blocks.size(), b.name, before, after,
-                         seconds_since(start), rss));
+    if (options.progress)
+      log_line(fmt::format("{} block {}/{} {}: loss {:.4g} -> {:.4g}, {:.1f} s, peak RSS {:.0f} MB",
+                           label, k + 1, blocks.size(), b.name, before, after,
+                           seconds_since(start), rss));
   }
   return report;
 }

@@ -50,7 +50,8 @@ class Reconstructed : public Metric {
     }
     auto damage = [&](const quant::QuantSim& sim) {
       c10::InferenceMode guard;
-      exec::Executor executor(sim.frozen());
+      ir::Graph frozen = sim.frozen();  // the executor keeps a reference
+      exec::Executor executor(frozen);
       double se = 0;
       int64_t count = 0;
       for (size_t i = 0; i < inputs.size(); ++i) {
