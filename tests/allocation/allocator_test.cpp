@@ -193,5 +193,28 @@ TEST(CostModel, FormulasAndBudgetParsing) {
             std::string::npos);
 }
 
+TEST(Ilp, MeasuredActivationDamageDecidesTheActivationWidths) {
+  // Equal weight damage; conv1's input is far more sensitive than the others'.
+  Synthetic s = synthetic({1, 1, 1, 1});
+  s.report.a_bits = {2, 4, 8};
+  for (size_t l = 0; l < 4; ++l) {
+    double c = l == 1 ? 1000.0 : 1.0;
+    s.report.a_omega.push_back(
+        {c * std::pow(4.0, -2), c * std::pow(4.0, -4), c * std::pow(4.0, -8)});
+  }
+  CostModel costs(s.model);
+  Problem p = problem(s.report, costs, {});
+  p.a_candidates = {2, 4, 8};
+  BitPlan w4a4 = uniform_plan(exec::quantizable_layers(s.model), 4, 4, 0);
+  p.budgets = {Budget{CostKind::kBops, costs.total(CostKind::kBops, w4a4), "bops"}};
+  BitPlan plan = allocate("ilp", p);
+  EXPECT_TRUE(p.meets(plan));
+  int widest = 0;
+  for (const auto& l : plan.layers) widest = std::max(widest, l.a_bits);
+  EXPECT_EQ(plan.layers[1].a_bits, widest);
+  EXPECT_GT(plan.layers[1].a_bits, plan.layers[0].a_bits);
+  EXPECT_DOUBLE_EQ(p.omega(1, 4, 8), s.report.omega_at(1, 4) + s.report.a_omega[1][2]);
+}
+
 }  // namespace
 }  // namespace mpq::allocation

@@ -204,5 +204,41 @@ TEST(Report, JsonRoundTripAndBaselines) {
             std::string::npos);
 }
 
+TEST(Reconstructed, SeesTheReconstructionAndMeasuresActivationsSeparately) {
+  ir::Graph g = bn_model();
+  auto ds = test::TensorDataset::random(64, 3, 6, 6, 3);
+  data::Loader loader = test::loader_for(ds, 32);
+  Options o = quiet();
+  o.candidates = {2, 4, 8};
+  o.a_candidates = {2, 8};
+  o.recon_iters = 40;
+  Report r = compute("reconstructed", {g, &loader, o});
+  Report nearest = compute("output_mse", {g, &loader, o});
+  ASSERT_EQ(r.layers, nearest.layers);
+  ASSERT_EQ(r.bits, (std::vector<int>{2, 4, 8}));
+  ASSERT_EQ(r.a_bits, (std::vector<int>{2, 8}));
+  ASSERT_EQ(r.a_omega.size(), r.layers.size());
+  for (size_t l = 0; l < r.layers.size(); ++l) {
+    // Block reconstruction keeps nearest rounding when it cannot do better on the calibration
+    // set, so the damage left is never much above nearest's (output_mse, max-|w| grid: the PTQ's
+    // mse grid is already at least as good) and 2 bits hurt more than 8.
+    EXPECT_LE(r.omega[l][0], nearest.omega[l][0] * 1.05 + 1e-9) << r.layers[l];
+    EXPECT_GT(r.omega[l][0], r.omega[l][2]) << r.layers[l];
+    EXPECT_GT(r.a_omega[l][0], r.a_omega[l][1]) << r.layers[l];
+    EXPECT_DOUBLE_EQ(r.a_omega_at(l, 2), r.a_omega[l][0]);
+    EXPECT_EQ(r.a_omega_at(l, 32), 0.0);  // float: no damage
+  }
+  // Some layer is repaired: 2-bit damage below round-to-nearest's.
+  bool repaired = false;
+  for (size_t l = 0; l < r.layers.size(); ++l) repaired |= r.omega[l][0] < 0.9 * nearest.omega[l][0];
+  EXPECT_TRUE(repaired);
+  EXPECT_NE(error_of([&] { r.a_omega_at(0, 4); }).find("activation width 4 was not measured"),
+            std::string::npos);
+  // The activation columns survive JSON.
+  Report back = report_from_json(to_json(r), "r.json");
+  EXPECT_EQ(back.a_bits, r.a_bits);
+  EXPECT_EQ(back.a_omega, r.a_omega);
+}
+
 }  // namespace
 }  // namespace mpq::sensitivity
