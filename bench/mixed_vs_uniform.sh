@@ -7,7 +7,8 @@
 #     METHODS  default "bn_scale hessian_trace imprint coding_length ssps random:0 random:1 random:2"
 #              (a metric name, random:SEED, or ssps), plus any metric registered later
 # Budgets are set equal to a uniform plan's cost (first and last layer at 8 bits in every plan):
-#   resnet20, resnet56  BOPs of W2A2 and of W2A3; activations searched over {2,3,4,8}
+#   resnet20, resnet56  BOPs of W2A3 and of W2A2; activations searched over {2,3,4,8} (with 2 bits
+#                       the narrowest candidate, W2A2's BOPs leave one plan: W2A2 itself)
 #   mobilenetv2         size of W4 (activations at 8), BOPs of W4A4 and of W4A8
 # For each budget and mixed plan the table gives top-1 and the paired difference (with its CI) to
 # (a) the best uniform plan that fits the budget and (b) the cheapest uniform plan above it.
@@ -33,7 +34,7 @@ case $model_key in
     w_candidates=2,3,4,5,6,8
     a_candidates=2,3,4,8
     uniforms="2:2 2:3 3:2 2:4 4:2 3:3"
-    budgets="bops:2:2 bops:2:3"
+    budgets="bops:2:3 bops:2:2"
     ;;
   mobilenetv2)
     model=$i/mobilenetv2.onnx
@@ -116,11 +117,40 @@ for b in $budgets; do
       log "plan $name ($budget)"
       case $m in
         ssps) args=(--method ssps --data "$calib" "${pre[@]}") ;;
-        random:*) args=(--metric random --seed "${m#random:}") ;;
-        *) args=(--metric "$m" --data "$calib" "${pre[@]}" --fallback output_mse) ;;
+        *)  # one sensitivity report per method and activation set, shared by the budgets
+          sens=$out/plans/sensitivity.${m//:/_}.a${a_flags[1]//,/_}.json
+          if [ ! -f "$sens" ]; then
+            log "sensitivity $m"
+            case $m in
+              random:*) sargs=(--metric random --seed "${m#random:}") ;;
+              *) sargs=(--metric "$m" --data "$calib" "${pre[@]}" --fallback output_mse) ;;
+            esac
+            "$mpq" sensitivity "$model" "${sargs[@]}" --candidates "$w_candidates" \
+              --a-candidates "${a_flags[1]}" -o "$sens" > "$sens.log" 2>&1
+          fi
+          args=(--sensitivity "$sens")
+          ;;
       esac
       "$mpq" search "$model" "${args[@]}" --candidates "$w_candidates" "${a_flags[@]}" \
         --budget "$budget" --json -o "$plan" > "$plan.search.json" 2> "$plan.log"
+    fi
+    # A budget can leave no freedom (BOPs of W2A2 with 2 bits the narrowest width): a plan that
+    # is a uniform one is that plan, already quantized.
+    same=$(python3 - "$plan" "$out"/plans/W*A*.json <<'EOF'
+import json, os, sys
+widths = lambda f: [(l["w_bits"], l["a_bits"]) for l in json.load(open(f))["layers"]]
+mine = widths(sys.argv[1])
+print(next((os.path.basename(f)[:-5] for f in sys.argv[2:] if widths(f) == mine), ""))
+EOF
+)
+    if [ -n "$same" ]; then
+      log "plan $name is uniform $same"
+      for e in $evals; do
+        set=${e%%=*}
+        cp "$out/predictions/$same.$set.json" "$out/predictions/$name.$set.json"
+        cp "$out/predictions/$same.$set.eval.json" "$out/predictions/$name.$set.eval.json"
+      done
+      continue
     fi
     quantize "$name" "$plan"
   done
