@@ -200,4 +200,36 @@ nlohmann::json pareto(const Problem& problem, int points) {
   return frontier;
 }
 
+double over_budget(const Problem& p, const BitPlan& plan) {
+  double worst = 0;
+  for (const Budget& b : p.budgets)
+    worst = std::max(worst, p.costs->total(b.kind, plan) / p.costs->limit(b));
+  return worst;
+}
+
+std::vector<UniformWidths> uniform_baselines(const Problem& p,
+                                             const std::vector<ir::LayerInfo>& layers) {
+  std::vector<int> ws = p.w_candidates;
+  if (std::find(ws.begin(), ws.end(), 8) == ws.end()) ws.push_back(8);
+  auto plan_of = [&](const UniformWidths& u) {
+    return uniform_plan(layers, u.w, u.a, p.first_last_bits);
+  };
+  std::vector<UniformWidths> fit, above;
+  for (int w : ws)
+    for (int a : p.a_candidates) (p.meets(plan_of({w, a})) ? fit : above).push_back({w, a});
+  std::vector<UniformWidths> out;
+  for (const UniformWidths& u : fit) {
+    bool dominated = std::any_of(fit.begin(), fit.end(), [&](const UniformWidths& v) {
+      return v.w >= u.w && v.a >= u.a && (v.w > u.w || v.a > u.a);
+    });
+    if (!dominated) out.push_back(u);
+  }
+  if (!above.empty()) {
+    std::vector<double> over;
+    for (const UniformWidths& u : above) over.push_back(over_budget(p, plan_of(u)));
+    out.push_back(above[std::min_element(over.begin(), over.end()) - over.begin()]);
+  }
+  return out;
+}
+
 }  // namespace mpq::allocation

@@ -216,5 +216,27 @@ TEST(Ilp, MeasuredActivationDamageDecidesTheActivationWidths) {
   EXPECT_DOUBLE_EQ(p.omega(1, 4, 8), s.report.omega_at(1, 4) + s.report.a_omega[1][2]);
 }
 
+TEST(UniformBaselines, TheWidestThatFitAndTheCheapestAbove) {
+  Synthetic s = synthetic({1, 1, 1, 1});
+  CostModel costs(s.model);
+  Problem p = problem(s.report, costs, {});
+  p.a_candidates = {2, 3, 4, 8};
+  std::vector<ir::LayerInfo> layers = exec::quantizable_layers(s.model);
+  BitPlan w3a3 = uniform_plan(layers, 3, 3, 0);
+  p.budgets = {Budget{CostKind::kBops, costs.total(CostKind::kBops, w3a3), "bops"}};
+  std::vector<std::string> names;
+  for (const UniformWidths& u : uniform_baselines(p, layers)) names.push_back(u.name());
+  // BOPs ∝ w·a ≤ 9: W2A4, W3A3 and W4A2 fit with nothing wider in both (W2A3 is under W3A3);
+  // the cheapest above is W5A2 (10).
+  EXPECT_EQ(names, (std::vector<std::string>{"W2A4", "W3A3", "W4A2", "W5A2"}));
+  EXPECT_DOUBLE_EQ(over_budget(p, w3a3), 1.0);
+  EXPECT_NEAR(over_budget(p, uniform_plan(layers, 5, 2, 0)), 10.0 / 9.0, 1e-12);
+  // A budget below every uniform plan: only the cheapest above.
+  p.budgets[0].limit = costs.total(CostKind::kBops, uniform_plan(layers, 2, 2, 0)) * 0.9;
+  names.clear();
+  for (const UniformWidths& u : uniform_baselines(p, layers)) names.push_back(u.name());
+  EXPECT_EQ(names, (std::vector<std::string>{"W2A2"}));
+}
+
 }  // namespace
 }  // namespace mpq::allocation

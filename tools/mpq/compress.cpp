@@ -104,10 +104,7 @@ json config_of(const Options& o) {
   return c;
 }
 
-struct Uniform {
-  int w = 8, a = 8;
-  std::string name() const { return fmt::format("W{}A{}", w, a); }
-};
+using Uniform = allocation::UniformWidths;
 
 // --baselines: "auto", "none", or a list of weight widths (at every activation width) and
 // W{w}A{a} names.
@@ -138,43 +135,6 @@ std::vector<Uniform> parse_baselines(const std::string& text, const std::vector<
       for (int ab : a_widths) out.push_back({width(item), ab});
     }
   }
-  return out;
-}
-
-// How far `plan` is over the budgets: the largest cost/limit ratio (≤ 1: it fits).
-double over_budget(const allocation::Problem& p, const allocation::BitPlan& plan) {
-  double worst = 0;
-  for (const allocation::Budget& b : p.budgets)
-    worst = std::max(worst, p.costs->total(b.kind, plan) / p.costs->limit(b));
-  return worst;
-}
-
-// The uniform plans worth comparing against: every plan that fits the budgets and is not
-// dominated by another that fits (no other has both widths at least as wide), and the cheapest
-// plan above the budgets (by the largest cost/limit ratio among them).
-std::vector<Uniform> auto_baselines(const allocation::Problem& p,
-                                    const std::vector<ir::LayerInfo>& layers) {
-  std::vector<int> ws = p.w_candidates;
-  if (std::find(ws.begin(), ws.end(), 8) == ws.end()) ws.push_back(8);
-  std::vector<Uniform> fit, above;
-  auto plan_of = [&](const Uniform& u) {
-    return allocation::uniform_plan(layers, u.w, u.a, p.first_last_bits);
-  };
-  for (int w : ws)
-    for (int a : p.a_candidates) (p.meets(plan_of({w, a})) ? fit : above).push_back({w, a});
-  std::vector<Uniform> out;
-  for (const Uniform& u : fit) {
-    bool dominated = std::any_of(fit.begin(), fit.end(), [&](const Uniform& v) {
-      return (v.w >= u.w && v.a >= u.a) && (v.w > u.w || v.a > u.a);
-    });
-    if (!dominated) out.push_back(u);
-  }
-  auto over = [&](const Uniform& u) { return over_budget(p, plan_of(u)); };
-  if (!above.empty())
-    out.push_back(*std::min_element(above.begin(), above.end(), [&](const Uniform& x,
-                                                                      const Uniform& y) {
-      return over(x) < over(y);
-    }));
   return out;
 }
 
@@ -410,7 +370,8 @@ void run(Options& o) {
     allocation::Problem p =
         make_problem(candidates, costs, budgets, a_widths, o.quant.first_last_bits);
     p.check_feasible();
-    if (o.baselines == "auto") baseline_plans = auto_baselines(p, exec::quantizable_layers(model));
+    if (o.baselines == "auto")
+      baseline_plans = allocation::uniform_baselines(p, exec::quantizable_layers(model));
   }
   // The metric measures activation damage too when there are widths to choose from, and
   // `reconstructed` reconstructs the way this run's PTQ will.
@@ -524,7 +485,7 @@ void run(Options& o) {
       point["a_bits"] = u.a;
       point["top1"] = e["top1"];
       point["fits"] = fits.meets(sim.plan());
-      point["over_budget"] = over_budget(fits, sim.plan());
+      point["over_budget"] = allocation::over_budget(fits, sim.plan());
       done.push_back(point);
       write_file_atomic(state.file("baselines.json"), done.dump(2) + "\n");
     }

@@ -55,6 +55,22 @@ void repair(const Problem& problem, BitPlan& plan);
 // plan that leaves budget unused spends it where Ω minds it least.
 void fill(const Problem& problem, BitPlan& plan);
 
+// How far `plan` is over the problem's budgets: the largest cost/limit ratio (≤ 1: it fits).
+double over_budget(const Problem& problem, const BitPlan& plan);
+
+// A uniform plan's widths (first and last layer pinned as the problem says).
+struct UniformWidths {
+  int w = 8, a = 8;
+  std::string name() const { return "W" + std::to_string(w) + "A" + std::to_string(a); }
+};
+
+// The uniform plans a mixed plan should be compared with: every W{w}A{a} (w among the problem's
+// weight candidates and 8, a among its activation candidates) that meets the budgets and has no
+// other fitting plan at least as wide in both, then the cheapest one above the budgets (least
+// over_budget), if any. `layers` are the model's quantized layers.
+std::vector<UniformWidths> uniform_baselines(const Problem& problem,
+                                             const std::vector<ir::LayerInfo>& layers);
+
 // Pareto sweep: `points` budgets of the first budget's kind, from the smallest feasible to the
 // all-8-bit cost, each solved by the ILP. Returns [{budget, plan, predicted, omega}].
 nlohmann::json pareto(const Problem& problem, int points);
