@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "mpq/core/file.h"
@@ -283,6 +284,45 @@ TEST(CompressSsps, SearchesThePlanOnTheCalibrationImagesAndResumesOnlyWithTheSam
             std::string::npos)
       << bad.output;
   EXPECT_FALSE(fs::exists(dir / "bad"));
+}
+
+TEST(CompressActivations, ChoosesActivationWidthsOnMeasuredDamageAndComparesWithAutoBaselines) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist"))
+    GTEST_SKIP() << "Fashion-MNIST missing (Debian package dataset-fashion-mnist)";
+  auto dir = test::temp_dir("compress_activations");
+  auto r = mpq("compress --data " + kTest +
+               " --a-candidates 4,8 --metric reconstructed --recon-iters 5 --data-count 64 "
+               "--calib-count 64 --iters 10 --budget bops=250M --json -o " +
+               (dir / "out").string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  json result = json::parse(r.output.substr(r.output.rfind("\n{") + 1));
+  // The metric measured both activation widths, and the plan uses the freedom.
+  json sens = load(dir / "out" / "sensitivity.json");
+  EXPECT_EQ(sens["a_bits"], json({4, 8}));
+  for (const auto& l : sens["layers"]) EXPECT_TRUE(l["a_omega"].contains("4")) << l.dump();
+  json plan = load(dir / "out" / "plan.json");
+  std::set<int> a_widths;
+  for (const auto& l : plan["layers"]) a_widths.insert(l["a_bits"].get<int>());
+  EXPECT_TRUE(a_widths.count(4)) << plan.dump();
+  EXPECT_LE(plan["predicted"]["bops"].get<double>(), 250e6);
+  // auto baselines: every one that fits is undominated among those that fit, and one is above.
+  std::vector<std::pair<int, int>> fits;
+  int above = 0;
+  for (const auto& b : result["baselines"]) {
+    EXPECT_EQ(b["fits"].get<bool>(), b["bops"].get<double>() <= 250e6) << b.dump();
+    if (b["fits"].get<bool>())
+      fits.emplace_back(b["w_bits"].get<int>(), b["a_bits"].get<int>());
+    else
+      ++above;
+  }
+  EXPECT_EQ(above, 1);
+  ASSERT_FALSE(fits.empty());
+  for (auto [w, a] : fits)
+    for (auto [w2, a2] : fits) EXPECT_FALSE(w2 >= w && a2 >= a && (w2 > w || a2 > a));
+  EXPECT_TRUE(result["comparison"].contains("best_fitting")) << result["comparison"].dump();
+  EXPECT_TRUE(result["comparison"].contains("cheapest_above")) << result["comparison"].dump();
+  EXPECT_EQ(result["config"]["a_candidates"], json({4, 8}));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
