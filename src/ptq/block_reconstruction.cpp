@@ -242,15 +242,25 @@ nlohmann::json reconstruct_blocks(QuantSim& sim, const data::Loader& calib,
     xf = xq;
   }
   nlohmann::json report = nlohmann::json::array();
-  for (size_t k = 0; k < blocks.size(); ++k) {
+  // Blocks after the last one with weights to round change nothing in `sim`: stop there.
+  size_t end = 0;
+  for (size_t k = 0; k < blocks.size(); ++k)
+    for (size_t l : blocks[k].layers)
+      if (sim.layers()[l].quantizes_weight()) end = k + 1;
+  for (size_t k = 0; k < end; ++k) {
     const Block& b = blocks[k];
     auto start = std::chrono::steady_clock::now();
     at::Tensor yf = run_chunks(build(sim, b, q, Mode::kFloat, 0).graph, xf, options.chunk);
     std::vector<size_t> learned;
-    for (size_t l : b.layers)
+    bool quantized = false;
+    for (size_t l : b.layers) {
       if (sim.layers()[l].quantizes_weight()) learned.push_back(l);
+      quantized |= sim.layers()[l].quantizes_weight() || sim.layers()[l].quantizes_input();
+    }
     BlockGraph hard = build(sim, b, q, Mode::kHard, 0);
-    at::Tensor next = run_chunks(hard.graph, xq, options.chunk);  // the next block's input
+    // The next block's input. A float block on a still-float input is its float output (the
+    // sensitivity probes, with one layer quantized, start with a float prefix).
+    at::Tensor next = !quantized && xq.is_same(xf) ? yf : run_chunks(hard.graph, xq, options.chunk);
     double before = block_loss(next, yf), after = before;
 
     if (!learned.empty() && options.iters > 0) {
@@ -340,8 +350,9 @@ nlohmann::json reconstruct_blocks(QuantSim& sim, const data::Loader& calib,
       next = run_chunks(hard.graph, xq, options.chunk);
       after = block_loss(next, yf);
       if (after > before) {
-        log_line(fmt::format("{} block {}: worse than nearest rounding on the calibration set; "
-                             "keeping nearest", label, b.name));
+        if (options.progress)
+          log_line(fmt::format("{} block {}: worse than nearest rounding on the calibration set; "
+                               "keeping nearest", label, b.name));
         for (size_t j = 0; j < learned.size(); ++j)
           sim.set_weight_integers(learned[j], nearest_ints[j]);
         for (auto& [l, saved] : calibrated) {
