@@ -35,6 +35,7 @@ case $model_key in
     a_candidates=2,3,4,8
     uniforms="2:2 2:3 3:2 2:4 4:2 3:3"
     budgets="bops:2:3 bops:2:2"
+    noise=W2A3 noise_calib=$calib@1024:1
     ;;
   mobilenetv2)
     model=$i/mobilenetv2.onnx
@@ -45,6 +46,7 @@ case $model_key in
     a_candidates=4,6,8
     uniforms="3:8 4:8 5:8 6:8 3:4 4:4 4:6 5:6 6:6 8:8"
     budgets="size:4:8 bops:4:4 bops:4:8"
+    noise=W4A4 noise_calib=$calib@900:1  # sample1000 has 1000 images: a random 900 of them
     ;;
   *) echo "bench: unknown model '$model_key' (resnet20, resnet56, mobilenetv2)" >&2; exit 1 ;;
 esac
@@ -90,6 +92,15 @@ for u in $uniforms; do
   w=${u%:*} a=${u#*:}
   quantize "W${w}A${a}" "$(uniform_plan "$w" "$a")"
 done
+
+# The noise floor: the uniform plan $noise calibrated on another random choice of images,
+# against the first-N calibration every other plan uses.
+if [ ! -f "$out/models/${noise}_calibseed1.mpq" ]; then
+  log "noise floor: $noise calibrated on other images"
+  "$mpq" quantize "$model" --plan "$out/plans/$noise.json" --calib "$noise_calib" "${pre[@]}" \
+    "${ptq[@]}" -o "$out/models/${noise}_calibseed1" > "$out/models/${noise}_calibseed1.log" 2>&1
+fi
+evaluate "${noise}_calibseed1" "$out/models/${noise}_calibseed1.mpq"
 
 # The budget of "bops:2:3" is the BOPs of uniform W2A3.
 budget_of() {
@@ -157,9 +168,9 @@ EOF
 done
 
 # The table.
-python3 - "$out" "$mpq" "$budgets" "$methods" "$uniforms" "$evals" <<'EOF'
+python3 - "$out" "$mpq" "$budgets" "$methods" "$uniforms" "$evals" "$noise" <<'EOF'
 import json, os, subprocess, sys
-out, mpq, budgets, methods, uniforms, evals = sys.argv[1:7]
+out, mpq, budgets, methods, uniforms, evals, noise = sys.argv[1:8]
 sets = [e.split("=", 1)[0] for e in evals.split()]
 def costs(plan):
     return json.load(open(plan + ".search.json"))["predicted"]
@@ -182,6 +193,8 @@ print(f"# {os.path.basename(out)}: mixed vs uniform, same PTQ, paired 95% bootst
 for s in sets:
     print(f"\nfloat on {s}: {top1('float', s):.2f}")
     print("uniform: " + ", ".join(f"{n} {top1(n, s):.2f}" for n in uni))
+    print(f"noise floor ({noise} calibrated on other images vs the first ones): "
+          f"{fmt(compare(noise + '_calibseed1', noise, s))}")
 for b in budgets.split():
     kind, w, a = b.split(":")
     limit = uni[f"W{w}A{a}"][key[kind]]
