@@ -41,10 +41,9 @@ json to_json(const Predictions& p) {
   return json{{"model", p.model},
               {"data", p.data},
               {"images", p.labels.numel()},
-              {"top1", p.labels.numel() == 0
-                           ? 0.0
-                           : 100.0 * p.correct().sum().item<double>() /
-                                 static_cast<double>(p.labels.numel())},
+              {"top1", p.labels.numel() == 0 ? 0.0
+                                             : 100.0 * p.correct().sum().item<double>() /
+                                                   static_cast<double>(p.labels.numel())},
               {"labels", to_vector(p.labels)},
               {"predicted", to_vector(p.predicted)}};
 }
@@ -147,16 +146,15 @@ PairedDifference paired_bootstrap(const at::Tensor& correct_a, const at::Tensor&
   return d;
 }
 
-PairedDifference compare(const Predictions& a, const Predictions& b, int resamples,
-                         uint64_t seed) {
+PairedDifference compare(const Predictions& a, const Predictions& b, int resamples, uint64_t seed) {
   check_same_images(a, b);
   return paired_bootstrap(a.correct(), b.correct(), resamples, seed);
 }
 
 json to_json(const PairedDifference& d) {
-  return json{{"images", d.images},     {"top1_a", d.top1_a},   {"top1_b", d.top1_b},
-              {"difference", d.difference}, {"ci95", {d.lo, d.hi}}, {"a_only", d.a_only},
-              {"b_only", d.b_only},     {"resamples", d.resamples}, {"verdict", d.verdict()}};
+  return json{{"images", d.images},         {"top1_a", d.top1_a},       {"top1_b", d.top1_b},
+              {"difference", d.difference}, {"ci95", {d.lo, d.hi}},     {"a_only", d.a_only},
+              {"b_only", d.b_only},         {"resamples", d.resamples}, {"verdict", d.verdict()}};
 }
 
 }  // namespace mpq::eval

@@ -351,8 +351,10 @@ nlohmann::json reconstruct_blocks(QuantSim& sim, const data::Loader& calib,
       after = block_loss(next, yf);
       if (after > before) {
         if (options.progress)
-          log_line(fmt::format("{} block {}: worse than nearest rounding on the calibration set; "
-                               "keeping nearest", label, b.name));
+          log_line(
+              fmt::format("{} block {}: worse than nearest rounding on the calibration set; "
+                          "keeping nearest",
+                          label, b.name));
         for (size_t j = 0; j < learned.size(); ++j)
           sim.set_weight_integers(learned[j], nearest_ints[j]);
         for (auto& [l, saved] : calibrated) {
@@ -377,8 +379,8 @@ nlohmann::json reconstruct_blocks(QuantSim& sim, const data::Loader& calib,
                       {"peak_rss_mb", rss}});
     if (options.progress)
       log_line(fmt::format("{} block {}/{} {}: loss {:.4g} -> {:.4g}, {:.1f} s, peak RSS {:.0f} MB",
-                           label, k + 1, blocks.size(), b.name, before, after,
-                           seconds_since(start), rss));
+                           label, k + 1, blocks.size(), b.name, before, after, seconds_since(start),
+                           rss));
   }
   return report;
 }

@@ -184,8 +184,8 @@ Report importance_report(const LayerWeights& w, std::vector<double> importance,
     r.omega.push_back(row);
   }
   r.importance = std::move(importance);
-  r.details["omega"] = per_element ? "importance * |dW|^2 / n (per weight)"
-                                   : "importance * |dW|^2 (layer total)";
+  r.details["omega"] =
+      per_element ? "importance * |dW|^2 / n (per weight)" : "importance * |dW|^2 (layer total)";
   return r;
 }
 

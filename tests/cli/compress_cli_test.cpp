@@ -4,14 +4,14 @@
 #include <fmt/format.h>
 
 #include <fstream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "mpq/core/file.h"
 #include "mpq/data/dataset.h"
+#include "mpq/eval/paired.h"
 #include "mpq/export/packed.h"
 #include "mpq/import/onnx_importer.h"
-#include "mpq/eval/paired.h"
 #include "test_util.h"
 
 namespace mpq {
@@ -119,10 +119,9 @@ TEST_F(CompressCli, ComparesTheMixedPlanWithUniformOnTheSameImages) {
   // The reports say it.
   std::string md = read_file((*dir_ / "report.md").string());
   std::string html = read_file((*dir_ / "report.html").string());
-  std::string line = fmt::format("{:+.2f} points, 95% CI [{:+.2f}, {:+.2f}]",
-                                 c["best_fitting"]["difference"].get<double>(),
-                                 c["best_fitting"]["ci95"][0].get<double>(),
-                                 c["best_fitting"]["ci95"][1].get<double>());
+  std::string line = fmt::format(
+      "{:+.2f} points, 95% CI [{:+.2f}, {:+.2f}]", c["best_fitting"]["difference"].get<double>(),
+      c["best_fitting"]["ci95"][0].get<double>(), c["best_fitting"]["ci95"][1].get<double>());
   EXPECT_NE(md.find(line), std::string::npos) << md;
   EXPECT_NE(html.find(line), std::string::npos);
 }

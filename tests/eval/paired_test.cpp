@@ -85,12 +85,13 @@ TEST(PairedBootstrap, SeededAndReproducible) {
 }
 
 TEST(PairedBootstrap, RejectsUnpairedInput) {
-  EXPECT_NE(error_of([] { paired_bootstrap(at::ones({10}), at::ones({11})); })
-                .find("same, non-empty set of images"),
+  EXPECT_NE(error_of([] {
+              paired_bootstrap(at::ones({10}), at::ones({11}));
+            }).find("same, non-empty set of images"),
             std::string::npos);
-  EXPECT_NE(error_of([] { paired_bootstrap(at::ones({10}), at::ones({10}), 10); })
-                .find("at least 100"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([] { paired_bootstrap(at::ones({10}), at::ones({10}), 10); }).find("at least 100"),
+      std::string::npos);
 }
 
 Predictions preds(const std::string& model, std::vector<int64_t> labels,
@@ -134,8 +135,7 @@ TEST(Predictions, MalformedFilesAreOneLineErrors) {
             std::string::npos);
   EXPECT_NE(bad(json{{"labels", {1e300}}, {"predicted", {1}}}).find("\"labels\"[0]"),
             std::string::npos);
-  EXPECT_NE(bad(json{{"labels", {-1}}, {"predicted", {1}}}).find("class index"),
-            std::string::npos);
+  EXPECT_NE(bad(json{{"labels", {-1}}, {"predicted", {1}}}).find("class index"), std::string::npos);
   EXPECT_NE(bad(json{{"labels", json::array()}, {"predicted", json::array()}}).find("no images"),
             std::string::npos);
 }

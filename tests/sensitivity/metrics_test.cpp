@@ -230,7 +230,8 @@ TEST(Reconstructed, SeesTheReconstructionAndMeasuresActivationsSeparately) {
   }
   // Some layer is repaired: 2-bit damage below round-to-nearest's.
   bool repaired = false;
-  for (size_t l = 0; l < r.layers.size(); ++l) repaired |= r.omega[l][0] < 0.9 * nearest.omega[l][0];
+  for (size_t l = 0; l < r.layers.size(); ++l)
+    repaired |= r.omega[l][0] < 0.9 * nearest.omega[l][0];
   EXPECT_TRUE(repaired);
   EXPECT_NE(error_of([&] { r.a_omega_at(0, 4); }).find("activation width 4 was not measured"),
             std::string::npos);

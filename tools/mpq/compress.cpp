@@ -236,15 +236,13 @@ json compare_with_uniform(const json& baselines,
     if (!b.contains("fits") || !file_exists(predictions(b["name"]))) continue;
     if (b["fits"].get<bool>()) {
       if (!best || b["top1"].get<double>() > (*best)["top1"].get<double>()) best = &b;
-    } else if (!above ||
-               b["over_budget"].get<double>() < (*above)["over_budget"].get<double>()) {
+    } else if (!above || b["over_budget"].get<double>() < (*above)["over_budget"].get<double>()) {
       above = &b;
     }
   }
   eval::Predictions mixed = eval::load_predictions(predictions("model"));
   auto paired = [&](const json& b) {
-    eval::PairedDifference d =
-        eval::compare(mixed, eval::load_predictions(predictions(b["name"])));
+    eval::PairedDifference d = eval::compare(mixed, eval::load_predictions(predictions(b["name"])));
     json j = eval::to_json(d);
     j["name"] = b["name"];
     return j;
@@ -259,12 +257,12 @@ json compare_with_uniform(const json& baselines,
 }
 
 std::string comparison_line(const json& c) {
-  return fmt::format("{:+.2f} points, 95% CI [{:+.2f}, {:+.2f}]: {} ({} images only the mixed "
-                     "plan gets right, {} only {})",
-                     c["difference"].get<double>(), c["ci95"][0].get<double>(),
-                     c["ci95"][1].get<double>(), c["verdict"].get<std::string>(),
-                     c["a_only"].get<int64_t>(), c["b_only"].get<int64_t>(),
-                     c["name"].get<std::string>());
+  return fmt::format(
+      "{:+.2f} points, 95% CI [{:+.2f}, {:+.2f}]: {} ({} images only the mixed "
+      "plan gets right, {} only {})",
+      c["difference"].get<double>(), c["ci95"][0].get<double>(), c["ci95"][1].get<double>(),
+      c["verdict"].get<std::string>(), c["a_only"].get<int64_t>(), c["b_only"].get<int64_t>(),
+      c["name"].get<std::string>());
 }
 
 void print_summary(const json& r) {
@@ -296,8 +294,9 @@ void print_summary(const json& r) {
       fmt::print("  {:<22} {:>13.2f}%   {} bytes of weights, {}{}\n", b["name"].get<std::string>(),
                  b["top1"].get<double>(), static_cast<int64_t>(b["size_bytes"].get<double>()),
                  bops(b["bops"]),
-                 !b.contains("fits") ? "" : b["fits"].get<bool>() ? "; fits the budgets"
-                                                                  : "; above the budgets");
+                 !b.contains("fits")     ? ""
+                 : b["fits"].get<bool>() ? "; fits the budgets"
+                                         : "; above the budgets");
   }
   const json& c = r["comparison"];
   fmt::print("\n  mixed plan, paired on the same {} images (bootstrap, 10000 resamples):\n",
@@ -447,14 +446,14 @@ void run(Options& o) {
   };
   state.run("evaluate", {"evaluation.json", "predictions/float.json", "predictions/model.json"},
             [&] {
-    log_line(fmt::format("[4/{}] evaluate: float and model.mpq on {} ({} images)", kStages.size(),
-                         eval_data.spec.text, eval_data.loader->size()));
-    json e = evaluate_pair(model, load_model(state.file("model.mpq")), *eval_data.loader,
-                           eval_progress, eval_data.spec.text, predictions("float"),
-                           predictions("model"), "mpq plan");
-    e["data"] = eval_data.spec.text;
-    write_file_atomic(state.file("evaluation.json"), e.dump(2) + "\n");
-  });
+              log_line(fmt::format("[4/{}] evaluate: float and model.mpq on {} ({} images)",
+                                   kStages.size(), eval_data.spec.text, eval_data.loader->size()));
+              json e = evaluate_pair(model, load_model(state.file("model.mpq")), *eval_data.loader,
+                                     eval_progress, eval_data.spec.text, predictions("float"),
+                                     predictions("model"), "mpq plan");
+              e["data"] = eval_data.spec.text;
+              write_file_atomic(state.file("evaluation.json"), e.dump(2) + "\n");
+            });
   json evaluation = load_json(state.file("evaluation.json"));
 
   // 5. uniform baselines, one at a time (a resumed run keeps the finished ones)
@@ -462,7 +461,8 @@ void run(Options& o) {
     json done = json::array();
     if (o.resume && file_exists(state.file("baselines.json")))
       done = load_json(state.file("baselines.json"));
-    allocation::Problem fits = make_problem(report, costs, budgets, a_widths, o.quant.first_last_bits);
+    allocation::Problem fits =
+        make_problem(report, costs, budgets, a_widths, o.quant.first_last_bits);
     for (size_t i = 0; i < baseline_plans.size(); ++i) {
       const Uniform& u = baseline_plans[i];
       std::string name = u.name();
@@ -571,8 +571,8 @@ void add_compress(CLI::App& app) {
   cmd->add_option("--budget", o->budgets,
                   "KIND=VALUE, repeatable: size=60KB, bops=1.2G, energy=40uJ, avg-w-bits=3 "
                   "(default avg-w-bits=4)");
-  auto* a_bits =
-      cmd->add_option("--a-bits", o->a_bits, "activation width of every layer")->capture_default_str();
+  auto* a_bits = cmd->add_option("--a-bits", o->a_bits, "activation width of every layer")
+                     ->capture_default_str();
   cmd->add_option("--a-candidates", o->a_candidates,
                   "let the allocation choose activation widths too, e.g. 2,3,4,8")
       ->delimiter(',')

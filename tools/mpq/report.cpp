@@ -300,8 +300,9 @@ std::string report_markdown(const json& r) {
     md += r["comparison"]["note"].get<std::string>() + ".\n\n";
   auto rows = comparisons(r);
   if (!rows.empty()) {
-    md += "| mixed plan vs | baseline | top-1 mixed | top-1 baseline | difference | only mixed "
-          "right | only baseline right |\n|---|---|---|---|---|---|---|\n";
+    md +=
+        "| mixed plan vs | baseline | top-1 mixed | top-1 baseline | difference | only mixed "
+        "right | only baseline right |\n|---|---|---|---|---|---|---|\n";
     for (const auto& c : rows)
       md += fmt::format("| {} | {} | {:.2f} | {:.2f} | {} | {} | {} |\n", c.what, c.name,
                         num(c.d, "top1_a"), num(c.d, "top1_b"), paired_text(c.d),

@@ -31,8 +31,7 @@ void SensitivityFlags::add(CLI::App& app) {
   app.add_option("--epsilon", options.epsilon, "coding_length: distortion")->capture_default_str();
   app.add_option("--seed", options.seed, "random and Hutchinson seed")->capture_default_str();
   app.add_option_function<std::string>(
-         "--omega",
-         [this](const std::string& v) { options.per_weight_omega = v == "per-weight"; },
+         "--omega", [this](const std::string& v) { options.per_weight_omega = v == "per-weight"; },
          "Ω = importance × the layer's total squared weight error ('total', the default), or "
          "divided by its weight count ('per-weight', the old form, for comparison)")
       ->check(CLI::IsMember({"total", "per-weight"}));

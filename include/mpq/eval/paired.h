@@ -30,9 +30,9 @@ void check_same_images(const Predictions& a, const Predictions& b);
 
 struct PairedDifference {
   int64_t images = 0;
-  double top1_a = 0, top1_b = 0;  // percent
-  double difference = 0;          // top1_a − top1_b, points
-  double lo = 0, hi = 0;          // 95 % bootstrap interval of the difference (percentile)
+  double top1_a = 0, top1_b = 0;   // percent
+  double difference = 0;           // top1_a − top1_b, points
+  double lo = 0, hi = 0;           // 95 % bootstrap interval of the difference (percentile)
   int64_t a_only = 0, b_only = 0;  // images only a (only b) gets right
   int resamples = 0;
   // "above zero" / "below zero" / "inside the noise (the interval contains zero)".

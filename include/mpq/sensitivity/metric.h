@@ -6,8 +6,9 @@
 //   Ω_l(b) = I_l · ‖Q_b(W_l) − W_l‖²
 // (DESIGN.md §4, HAWQ's form; `Options::per_weight_omega` divides by n_l as the first version
 // did, for comparison only: it makes one weight of a small layer cost as much as the whole error
-// of a big one, so the ILP starves the big layers), with ΔW from the BN-folded weight, per-channel symmetric grids scaled by max |w| (data-free,
-// fast, and the same for every metric, so metrics differ only in I_l).
+// of a big one, so the ILP starves the big layers), with ΔW from the BN-folded weight, per-channel
+// symmetric grids scaled by max |w| (data-free, fast, and the same for every metric, so metrics
+// differ only in I_l).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -28,7 +29,7 @@ struct Options {
   std::string fallback;             // bn_scale on a model without BN: use this metric instead
   bool labels_from_model = false;   // imprint: the float model's predictions as labels
   double epsilon = 0.5;             // coding_length: distortion ε
-  bool per_weight_omega = false;    // Ω = I·‖ΔW‖²/n_l instead of I·‖ΔW‖² (comparison only)
+  bool per_weight_omega = false;  // Ω = I·‖ΔW‖²/n_l instead of I·‖ΔW‖² (comparison only)
   // Activation widths to measure (metrics that measure them: reconstructed); empty: none.
   std::vector<int> a_candidates;
   // reconstructed: the PTQ's rounding, on a short schedule.
@@ -47,8 +48,8 @@ struct Report {
   std::vector<std::vector<double>> omega;  // [layer][width index]
   std::vector<double> importance;          // I_l, when the metric has one
   // Measured activation damage Ω^a_l(a), when the metric measures it (else empty).
-  std::vector<int> a_bits;                   // ascending
-  std::vector<std::vector<double>> a_omega;  // [layer][a_bits index]
+  std::vector<int> a_bits;                            // ascending
+  std::vector<std::vector<double>> a_omega;           // [layer][a_bits index]
   nlohmann::json details = nlohmann::json::object();  // convergence, accuracy profile, ...
   double seconds = 0;
 

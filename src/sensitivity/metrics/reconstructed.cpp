@@ -73,7 +73,8 @@ class Reconstructed : public Metric {
     r.metric = "reconstructed";
     r.bits = o.candidates;
     r.a_bits = o.a_candidates;
-    Progress bar("reconstructed", static_cast<int64_t>(layers.size() * (r.bits.size() + r.a_bits.size())),
+    Progress bar("reconstructed",
+                 static_cast<int64_t>(layers.size() * (r.bits.size() + r.a_bits.size())),
                  o.progress);
     for (size_t l = 0; l < layers.size(); ++l) {
       std::vector<double> row, a_row;
