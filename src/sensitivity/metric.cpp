@@ -169,6 +169,27 @@ std::vector<std::vector<double>> weight_errors(const LayerWeights& w,
   return out;
 }
 
+OutputReference::OutputReference(const ir::Graph& float_model, const data::Loader& data) {
+  c10::InferenceMode guard;
+  exec::Executor executor(float_model);
+  for (int64_t b = 0; b < data.batches(); ++b) {
+    inputs_.push_back(data.batch(b).images);
+    outputs_.push_back(executor.forward(inputs_.back()).clone());
+  }
+}
+
+double OutputReference::mse(const ir::Graph& model) const {
+  c10::InferenceMode guard;
+  exec::Executor executor(model);
+  double se = 0;
+  int64_t count = 0;
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    se += (executor.forward(inputs_[i]) - outputs_[i]).square().sum().item<double>();
+    count += outputs_[i].numel();
+  }
+  return se / static_cast<double>(count);
+}
+
 Report importance_report(const LayerWeights& w, std::vector<double> importance,
                          const Options& options) {
   Report r;

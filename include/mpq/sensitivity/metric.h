@@ -91,6 +91,17 @@ struct LayerWeights {
 };
 LayerWeights folded_weights(const ir::Graph& model);
 std::vector<std::vector<double>> weight_errors(const LayerWeights& w, const std::vector<int>& bits);
+// The float model's outputs on a data set, held once, and the mean squared difference of
+// another model's outputs from them (output_mse and reconstructed measure damage this way).
+class OutputReference {
+ public:
+  OutputReference(const ir::Graph& float_model, const data::Loader& data);
+  double mse(const ir::Graph& model) const;
+
+ private:
+  std::vector<at::Tensor> inputs_, outputs_;
+};
+
 // A report with Ω_l(b) = importance_l · ‖ΔW_l(b)‖² (/ n_l with options.per_weight_omega), at
 // the options' candidate widths; details["omega"] says which.
 Report importance_report(const LayerWeights& w, std::vector<double> importance,

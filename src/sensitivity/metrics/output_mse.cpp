@@ -23,14 +23,7 @@ class OutputMse : public Metric {
     ir::fold_batch_norm(g);
     std::vector<ir::LayerInfo> layers = exec::quantizable_layers(g);
     const data::Loader& data = *ctx.data;
-    std::vector<at::Tensor> inputs, reference;
-    {
-      exec::Executor executor(g);
-      for (int64_t b = 0; b < data.batches(); ++b) {
-        inputs.push_back(data.batch(b).images);
-        reference.push_back(executor.forward(inputs.back()).clone());
-      }
-    }
+    OutputReference reference(g, data);
     const std::vector<int>& bits = ctx.options.candidates;
     Report r;
     r.metric = "output_mse";
@@ -46,14 +39,7 @@ class OutputMse : public Metric {
       for (int b : bits) {
         at::Tensor s = quant::weight_scales(original, axis, b, false);
         w = quant::dequantize_weight(quant::quantize_weight(original, s, axis, b), s, axis);
-        exec::Executor executor(g);
-        double se = 0;
-        int64_t count = 0;
-        for (size_t i = 0; i < inputs.size(); ++i) {
-          se += (executor.forward(inputs[i]) - reference[i]).square().sum().item<double>();
-          count += reference[i].numel();
-        }
-        row.push_back(se / static_cast<double>(count));
+        row.push_back(reference.mse(g));
         bar.advance(1);
       }
       w = original;

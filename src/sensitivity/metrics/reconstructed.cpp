@@ -39,27 +39,8 @@ class Reconstructed : public Metric {
     allocation::BitPlan all = allocation::uniform_plan(layers, 8, 8, 0);
     quant::QuantSim probe(ctx.model, all, "reconstructed");
     quant::CalibrationStats stats = probe.collect(data, false);
-    std::vector<at::Tensor> inputs, reference;
-    {
-      c10::InferenceMode guard;
-      exec::Executor executor(probe.float_graph());
-      for (int64_t b = 0; b < data.batches(); ++b) {
-        inputs.push_back(data.batch(b).images);
-        reference.push_back(executor.forward(inputs.back()).clone());
-      }
-    }
-    auto damage = [&](const quant::QuantSim& sim) {
-      c10::InferenceMode guard;
-      ir::Graph frozen = sim.frozen();  // the executor keeps a reference
-      exec::Executor executor(frozen);
-      double se = 0;
-      int64_t count = 0;
-      for (size_t i = 0; i < inputs.size(); ++i) {
-        se += (executor.forward(inputs[i]) - reference[i]).square().sum().item<double>();
-        count += reference[i].numel();
-      }
-      return se / static_cast<double>(count);
-    };
+    OutputReference reference(probe.float_graph(), data);
+    auto damage = [&](const quant::QuantSim& sim) { return reference.mse(sim.frozen()); };
     quant::CalibrationOptions calibration;
     calibration.progress = false;  // mse ranges and mse weight scales, as the PTQ's defaults
     quant::RoundingOptions ropts;
