@@ -22,7 +22,7 @@
 #include "mpq/exec/executor.h"
 #include "mpq/import/onnx_importer.h"
 #include "mpq/quant/quant_sim.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 
 using namespace mpq;
 
@@ -166,7 +166,7 @@ int main(int argc, char** argv) {
         quant::CalibrationOptions opts;
         opts.progress = false;
         sim.calibrate(stats, opts);
-        quant::make_rounding("nearest")->apply(sim, calib, {});
+        ptq::make_rounding("nearest")->apply(sim, calib, {});
         ir::Graph frozen = sim.frozen();
         std::vector<double> cell;
         for (const EvalSet& set : sets) cell.push_back(top1(frozen, set));

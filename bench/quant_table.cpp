@@ -18,7 +18,7 @@
 #include "mpq/exec/executor.h"
 #include "mpq/import/onnx_importer.h"
 #include "mpq/quant/quant_sim.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 
 using namespace mpq;
 
@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
         opts.weight_mse = weight_mse;
         opts.progress = false;
         sim.calibrate(stats, opts);
-        quant::make_rounding("nearest")->apply(sim, calib, {});
+        ptq::make_rounding("nearest")->apply(sim, calib, {});
         fmt::print(" {:>10.2f}", top1(sim.frozen(), batches));
         std::fflush(stdout);
       }

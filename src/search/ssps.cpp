@@ -4,17 +4,17 @@
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/optim/adam.h>
 
 #include <chrono>
 #include <cmath>
-#include <optional>
+#include <memory>
 
 #include "mpq/core/error.h"
 #include "mpq/core/progress.h"
 #include "mpq/exec/executor.h"
 #include "mpq/quant/observer.h"
 #include "mpq/quant/quant_sim.h"
-#include "mpq/quant/reconstruction.h"
 
 namespace mpq::search {
 namespace {
@@ -25,6 +25,23 @@ using allocation::Budget;
 constexpr double kSettled = 0.05;
 using allocation::CostModel;
 
+// torch::optim::Adam on one tensor, stepped with a gradient computed elsewhere (SSPS takes the
+// gradients of only the decisions still open, so each tensor keeps its own optimiser state).
+class TensorAdam {
+ public:
+  TensorAdam(const at::Tensor& param, double lr)
+      : param_(param), adam_(std::vector<at::Tensor>{param}, torch::optim::AdamOptions(lr)) {}
+  void step(const at::Tensor& grad) {
+    param_.mutable_grad() = grad;
+    adam_.step();
+    param_.mutable_grad() = at::Tensor();
+  }
+
+ private:
+  at::Tensor param_;
+  torch::optim::Adam adam_;
+};
+
 // One searched choice: the weight width or the input width of one layer.
 struct Decision {
   size_t layer = 0;
@@ -34,7 +51,7 @@ struct Decision {
   int gate = -1;     // value id of the gate initializer [K]
   int scale = -1;    // value id of the candidate steps [K, C] or [K, 1]
   int fixed = -1;    // candidate index once fixed
-  std::optional<quant::Adam> alpha_adam, scale_adam;
+  std::unique_ptr<TensorAdam> alpha_adam, scale_adam;
 
   // softmax(α/τ), one-hot once fixed.
   at::Tensor probs(double tau) const {
@@ -141,7 +158,7 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       d.bits = bits;
       d.alpha = at::tensor(std::vector<float>(bits.begin(), bits.end())) *
                 static_cast<float>(options.init_slope);
-      d.alpha_adam.emplace(d.alpha, options.lr);
+      d.alpha_adam = std::make_unique<TensorAdam>(d.alpha, options.lr);
       ir::Node& node = node_named(g, name + (weight ? ".weight_quant" : ".input_quant"));
       d.gate = g.add_value(name + (weight ? ".weight_gate" : ".input_gate"));
       d.scale = g.add_value(name + (weight ? ".weight_steps" : ".input_steps"));
@@ -150,7 +167,7 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
                         at::one_hot(at::full({}, 0, at::kLong), d.alpha.size(0)).to(at::kFloat));
       g.set_initializer(d.scale, scales);
       g.set_initializer(zero, zeros);
-      d.scale_adam.emplace(scales, options.step_lr);
+      d.scale_adam = std::make_unique<TensorAdam>(scales, options.step_lr);
       node.op = "mpq::SuperQuantize";
       node.inputs = {node.inputs[0], d.gate, d.scale, zero};
       node.attrs["qmin"] = qmin;
@@ -241,13 +258,13 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
   }
 
   std::vector<at::Tensor> weights;
-  std::vector<quant::Adam> weight_adam;
+  std::vector<std::unique_ptr<TensorAdam>> weight_adam;
   if (options.finetune) {
     for (const quant::QuantLayer& q : sim.layers()) {
       at::Tensor& w = g.initializer(q.weight);
       w = w.detach().clone().requires_grad_(true);
       weights.push_back(w);
-      weight_adam.emplace_back(w, options.weight_lr);
+      weight_adam.push_back(std::make_unique<TensorAdam>(w, options.weight_lr));
     }
   }
   if (options.step_lr > 0)
@@ -328,20 +345,20 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       size_t i = 0;
       for (Decision& d : decisions)
         if (d.fixed < 0) {
-          if (grads[i].defined()) d.alpha_adam->step(d.alpha, grads[i]);
+          if (grads[i].defined()) d.alpha_adam->step(grads[i]);
           ++i;
         }
       if (options.step_lr > 0)
         for (Decision& d : decisions) {
           at::Tensor& s = g.initializer(d.scale);
           if (grads[i].defined()) {
-            d.scale_adam->step(s, grads[i]);
+            d.scale_adam->step(grads[i]);
             s.clamp_min_(1e-8);
           }
           ++i;
         }
       for (size_t j = 0; j < weights.size(); ++j, ++i)
-        if (grads[i].defined()) weight_adam[j].step(weights[j], grads[i]);
+        if (grads[i].defined()) weight_adam[j]->step(grads[i]);
     }
     round_loss += task.item<double>();
     ++round_steps;

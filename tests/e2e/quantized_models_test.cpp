@@ -10,7 +10,7 @@
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
 #include "mpq/import/onnx_importer.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 #include "test_util.h"
 
 namespace mpq {
@@ -38,7 +38,7 @@ PlanRun run_plan(
 
   quant::QuantSim sim(model, plan_of(exec::quantizable_layers(model)));
   sim.calibrate(calib, quant::CalibrationOptions{"mse", {}, true, false});
-  quant::make_rounding("nearest")->apply(sim, calib, {});
+  ptq::make_rounding("nearest")->apply(sim, calib, {});
   auto dir = test::temp_dir("quantized_" + name);
   std::string path = (dir / "model.qcdq.onnx").string();
   export_::QuantizedModel q = export_::export_quantized(sim);

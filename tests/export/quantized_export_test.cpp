@@ -9,7 +9,7 @@
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
 #include "mpq/import/onnx_importer.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 #include "test_util.h"
 
 namespace mpq::export_ {
@@ -55,7 +55,7 @@ quant::QuantSim quantized(const ir::Graph& g, const allocation::BitPlan& plan,
                           const data::Loader& loader) {
   quant::QuantSim sim(g, plan);
   sim.calibrate(loader, quant::CalibrationOptions{"mse", {}, true, false});
-  quant::make_rounding("nearest")->apply(sim, loader, {});
+  ptq::make_rounding("nearest")->apply(sim, loader, {});
   return sim;
 }
 

@@ -5,7 +5,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "mpq/exec/executor.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 #include "test_util.h"
 
 namespace mpq::quant {
@@ -100,7 +100,7 @@ TEST(QuantSim, NearestRoundingPutsWeightsOnTheGrid) {
   for (int bits : {2, 3, 5, 8}) {
     QuantSim sim(g, plan_for(g, bits, 8, 0));
     sim.calibrate(loader, CalibrationOptions{"mse", {}, true, false});
-    make_rounding("nearest")->apply(sim, loader, {});
+    ptq::make_rounding("nearest")->apply(sim, loader, {});
     for (size_t i = 0; i < sim.layers().size(); ++i) {
       const QuantLayer& l = sim.layers()[i];
       at::Tensor q = sim.weight_integers(i);
@@ -128,7 +128,7 @@ TEST(QuantSim, MatchesAHandWrittenFakeQuantConv) {
   data::Loader loader = test::loader_for(ds);
   QuantSim sim(g, plan_for(g, 3, 4, 0));
   sim.calibrate(loader, CalibrationOptions{"minmax", {}, false, false});
-  make_rounding("nearest")->apply(sim, loader, {});
+  ptq::make_rounding("nearest")->apply(sim, loader, {});
 
   at::Tensor x = loader.batch(0).images;
   const Encoding& e = sim.layers()[0].encoding;

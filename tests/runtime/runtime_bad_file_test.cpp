@@ -14,7 +14,7 @@
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
 #include "mpq/quant/quant_sim.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 #include "mpq/runtime/runtime.h"
 #include "test_util.h"
 
@@ -46,7 +46,7 @@ std::string small_mpq() {
   data::Loader loader = test::loader_for(ds, 16);
   quant::QuantSim sim(g, allocation::uniform_plan(exec::quantizable_layers(g), 4, 8, 8));
   sim.calibrate(loader, quant::CalibrationOptions{"minmax", {}, false, false});
-  quant::make_rounding("nearest")->apply(sim, loader, {});
+  ptq::make_rounding("nearest")->apply(sim, loader, {});
   std::string path = (test::temp_dir("runtime_bad_file") / "small.mpq").string();
   export_::save_packed(export_::export_quantized(sim), sim, path);
   std::ifstream in(path, std::ios::binary);

@@ -14,7 +14,7 @@
 #include "mpq/export/quantized.h"
 #include "mpq/ir/passes.h"
 #include "mpq/quant/quant_sim.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 #include "test_util.h"
 
 namespace mpq {
@@ -72,7 +72,7 @@ Compared compare(int w_bits, int a_bits, int first_last = 0) {
   quant::QuantSim sim(
       g, allocation::uniform_plan(exec::quantizable_layers(g), w_bits, a_bits, first_last));
   sim.calibrate(loader, quant::CalibrationOptions{"minmax", {}, false, false});
-  quant::make_rounding("nearest")->apply(sim, loader, {});
+  ptq::make_rounding("nearest")->apply(sim, loader, {});
   auto dir = test::temp_dir("runtime_tiny");
   std::string path = (dir / "tiny.mpq").string();
   export_::save_packed(export_::export_quantized(sim), sim, path);

@@ -12,7 +12,7 @@
 #include "mpq/exec/executor.h"
 #include "mpq/export/packed.h"
 #include "mpq/import/onnx_importer.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 
 extern "C" const char mpq_embedded_model[];
 extern "C" const char mpq_embedded_model_end[];
@@ -113,7 +113,7 @@ void QuantFlags::add(CLI::App& app) {
                  "weight scales per channel: mse (optimal clipping) or max")
       ->check(CLI::IsMember({"mse", "max"}))
       ->capture_default_str();
-  app.add_option("--rounding", rounding, "weight rounding: " + Registry<quant::Rounding>::list())
+  app.add_option("--rounding", rounding, "weight rounding: " + Registry<ptq::Rounding>::list())
       ->capture_default_str();
   app.add_option("--iters", iters,
                  "adaround/attention: iterations per layer or block (default 1000)")
@@ -149,7 +149,7 @@ allocation::BitPlan QuantFlags::make_plan(const ir::Graph& model,
 quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& model_path,
                                   const DataFlags& data, bool progress) const {
   allocation::BitPlan p = make_plan(model, model_path);
-  auto rounder = quant::make_rounding(rounding);
+  auto rounder = ptq::make_rounding(rounding);
   quant::make_observer(observer);  // an unknown name fails before the long work
   DataFlags calib_flags = data;
   calib_flags.spec = calib;
@@ -169,7 +169,7 @@ quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& mod
   options.weight_mse = weight_observer == "mse";
   options.progress = progress;
   sim.calibrate(*c.loader, options);
-  quant::RoundingOptions ropts;
+  ptq::RoundingOptions ropts;
   ropts.progress = progress;
   ropts.iters = iters;
   ropts.granularity = granularity;

@@ -36,7 +36,7 @@
 #include "mpq/export/quantized.h"
 #include "mpq/pipeline/compress_state.h"
 #include "mpq/quant/observer.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 #include "report.h"
 
 namespace mpq::cli {
@@ -357,7 +357,7 @@ void run(Options& o) {
     s.a_candidates = a_widths;
     search::check_options(s, budgets);
   }
-  quant::make_rounding(o.quant.rounding);  // unknown names fail before any work
+  ptq::make_rounding(o.quant.rounding);  // unknown names fail before any work
   quant::make_observer(o.quant.observer);
   Registry<sensitivity::Metric>::create(o.sens.metric, "sensitivity metric");
   ir::Graph model = load_model(o.model);

@@ -20,7 +20,7 @@
 #include "mpq/core/progress.h"
 #include "mpq/exec/executor.h"
 #include "mpq/quant/quant_sim.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 #include "mpq/sensitivity/metric.h"
 
 namespace mpq::sensitivity {
@@ -34,7 +34,7 @@ class Reconstructed : public Metric {
     const Options& o = ctx.options;
     const data::Loader& data = *ctx.data;
     std::vector<ir::LayerInfo> layers = exec::quantizable_layers(ctx.model);
-    quant::make_rounding(o.rounding);  // an unknown name fails before any work
+    ptq::make_rounding(o.rounding);  // an unknown name fails before any work
     // Every layer's input statistics, once: each probe below calibrates from them.
     allocation::BitPlan all = allocation::uniform_plan(layers, 8, 8, 0);
     quant::QuantSim probe(ctx.model, all, "reconstructed");
@@ -43,7 +43,7 @@ class Reconstructed : public Metric {
     auto damage = [&](const quant::QuantSim& sim) { return reference.mse(sim.frozen()); };
     quant::CalibrationOptions calibration;
     calibration.progress = false;  // mse ranges and mse weight scales, as the PTQ's defaults
-    quant::RoundingOptions ropts;
+    ptq::RoundingOptions ropts;
     ropts.iters = o.recon_iters;
     ropts.progress = false;
     ropts.granularity = o.granularity;
@@ -65,7 +65,7 @@ class Reconstructed : public Metric {
         quant::QuantSim sim(ctx.model, p, "reconstructed");
         sim.calibrate(stats, calibration);
         // 8 bits and wider: learned rounding changes nothing there (compress's baselines agree).
-        quant::make_rounding(b >= 8 ? "nearest" : o.rounding)->apply(sim, data, ropts);
+        ptq::make_rounding(b >= 8 ? "nearest" : o.rounding)->apply(sim, data, ropts);
         row.push_back(damage(sim));
         bar.advance(1, layers[l].name);
       }

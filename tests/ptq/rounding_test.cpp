@@ -1,17 +1,19 @@
 // Learned rounding on a tiny conv model: AdaRound and Attention Round each reconstruct held-out
 // outputs better than nearest, end exactly on the grid, and Attention Round can move a weight
 // to any level of its grid while AdaRound only chooses between the two nearest.
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include "mpq/exec/executor.h"
-#include "mpq/quant/reconstruction.h"
+#include "mpq/ptq/reconstruction.h"
 #include "test_util.h"
 
-namespace mpq::quant {
+namespace mpq::ptq {
 namespace {
+
+using namespace quant;  // NOLINT: the simulation the methods round
 
 using Ints = std::vector<int64_t>;
 
@@ -82,4 +84,4 @@ TEST(LearnedRounding, AttentionReachesEveryLevelAdaRoundOnlyTheNearestTwo) {
 }
 
 }  // namespace
-}  // namespace mpq::quant
+}  // namespace mpq::ptq

@@ -20,9 +20,13 @@
 // from V and would get attention below exp(−49/2) ≈ 2e−11 even at σ_0 = 1.
 #include <limits>
 
-#include "mpq/quant/reconstruction.h"
+#include "mpq/ptq/reconstruction.h"
 
-namespace mpq::quant {
+namespace mpq::ptq {
+
+using quant::IntRange;
+using quant::QuantSim;
+
 namespace {
 
 constexpr double kSigmaStart = 1.0, kSigmaEnd = 0.05;
@@ -64,12 +68,12 @@ class AttentionVariable : public SoftRounding {
 class Attention : public Rounding {
  public:
   explicit Attention(bool stochastic = false) : stochastic_(stochastic) {}
-  void apply(QuantSim& sim, const data::Loader& calib,
-             const RoundingOptions& options) const override {
+  RoundingReport apply(QuantSim& sim, const data::Loader& calib,
+                       const RoundingOptions& options) const override {
     ReconstructionOptions r;
     r.lr = 5e-3;
     bool stochastic = stochastic_;
-    reconstruct(
+    return reconstruct(
         sim, calib, options, r, [stochastic] { return std::make_unique<AttentionVariable>(stochastic); },
         stochastic ? "attention-stochastic" : "attention");
   }
@@ -91,4 +95,4 @@ MPQ_REGISTER(Rounding, "attention-stochastic", AttentionStochastic);
 std::unique_ptr<SoftRounding> attention_variable(bool stochastic) {
   return std::make_unique<AttentionVariable>(stochastic);
 }
-}  // namespace mpq::quant
+}  // namespace mpq::ptq

@@ -1,11 +1,11 @@
 // Block-wise reconstruction on a tiny residual net: the blocks found, and attention / adaround
 // with learned activation steps and QDrop beating nearest on held-out inputs, on the grid.
-#include "mpq/ptq/block_reconstruction.h"
+#include "mpq/ptq/blocks.h"
 
 #include <c10/core/InferenceMode.h>
 
 #include "mpq/exec/executor.h"
-#include "mpq/quant/rounding.h"
+#include "mpq/ptq/rounding.h"
 #include "test_util.h"
 
 namespace mpq::ptq {
@@ -66,12 +66,12 @@ TEST(BlockReconstruction, BeatsNearestOnHeldOutInputsLearnsStepsAndEndsOnTheGrid
     sim.calibrate(calib, quant::CalibrationOptions{"mse", {}, true, false});
     std::vector<double> steps;
     for (const auto& l : sim.layers()) steps.push_back(l.encoding.scale);
-    quant::RoundingOptions o;
+    RoundingOptions o;
     o.iters = 1000;
     o.progress = false;
     o.granularity = "block";
     o.qdrop = qdrop;
-    quant::make_rounding(method)->apply(sim, calib, o);
+    make_rounding(method)->apply(sim, calib, o);
     bool moved = false;
     for (size_t i = 0; i < sim.layers().size(); ++i) {
       const quant::QuantLayer& l = sim.layers()[i];
@@ -99,16 +99,50 @@ TEST(BlockReconstruction, BeatsNearestOnHeldOutInputsLearnsStepsAndEndsOnTheGrid
   }
 }
 
+// One engine for both granularities: one unit per block or per weight layer, each reported to
+// the caller, and none ends worse than nearest rounding on the calibration set (the fallback).
+TEST(Reconstruction, ReportsEveryUnitAndNeverEndsWorseThanNearest) {
+  ir::Graph g = tiny_resnet();
+  auto calib_ds = test::TensorDataset::random(64, 3, 8, 8, 5, 1);
+  data::Loader calib = test::loader_for(calib_ds, 32);
+  auto plan = allocation::uniform_plan(exec::quantizable_layers(g), 2, 4, 0);
+  for (const char* granularity : {"block", "layer"}) {
+    quant::QuantSim sim(g, plan);
+    sim.calibrate(calib, quant::CalibrationOptions{"mse", {}, true, false});
+    RoundingOptions o;
+    o.iters = 60;
+    o.progress = false;
+    o.granularity = granularity;
+    RoundingReport r = make_rounding("attention")->apply(sim, calib, o);
+    EXPECT_EQ(r.method, "attention");
+    EXPECT_EQ(r.granularity, granularity);
+    size_t expected = std::string(granularity) == "block" ? find_blocks(sim).size()
+                                                          : sim.layers().size();
+    ASSERT_EQ(r.units.size(), expected) << granularity;
+    size_t layers = 0;
+    for (const UnitReport& u : r.units) {
+      layers += u.layers.size();
+      EXPECT_EQ(u.iters, 60);
+      EXPECT_GT(u.nearest_loss, 0) << u.name;
+      EXPECT_LE(u.loss, u.nearest_loss) << granularity << " " << u.name;
+    }
+    EXPECT_EQ(layers, sim.layers().size()) << granularity;
+    nlohmann::json j = to_json(r);
+    EXPECT_EQ(j["units"].size(), r.units.size());
+    EXPECT_EQ(j["units"][0]["layers"][0], sim.layers()[0].info.name);
+  }
+}
+
 TEST(BlockReconstruction, QdropNeedsBlocks) {
   ir::Graph g = tiny_resnet();
   auto calib_ds = test::TensorDataset::random(32, 3, 8, 8, 5, 1);
   data::Loader calib = test::loader_for(calib_ds, 32);
   quant::QuantSim sim(g, allocation::uniform_plan(exec::quantizable_layers(g), 4, 4, 0));
   sim.calibrate(calib, quant::CalibrationOptions{"mse", {}, true, false});
-  quant::RoundingOptions o;
+  RoundingOptions o;
   o.qdrop = 0.5;
   o.progress = false;
-  EXPECT_EQ(test::error_of([&] { quant::make_rounding("attention")->apply(sim, calib, o); }),
+  EXPECT_EQ(test::error_of([&] { make_rounding("attention")->apply(sim, calib, o); }),
             "--qdrop 0.5 needs --granularity block (layer-wise reconstruction has no "
             "activations to drop)");
 }

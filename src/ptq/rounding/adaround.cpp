@@ -3,9 +3,13 @@
 // initialised so that h(V) = W/s − ⌊W/s⌋. Loss: layer reconstruction + λ·Σ(1 − |2h(V) − 1|^β)
 // with λ = 0.01, no regulariser for the first 20% of iterations, then β annealed linearly from
 // 20 to 2; the result is ⌊W/s⌋ + [h(V) ≥ 0.5].
-#include "mpq/quant/reconstruction.h"
+#include "mpq/ptq/reconstruction.h"
 
-namespace mpq::quant {
+namespace mpq::ptq {
+
+using quant::IntRange;
+using quant::QuantSim;
+
 namespace {
 
 constexpr double kZeta = 1.1, kGamma = -0.1, kLambda = 0.01, kWarmup = 0.2;
@@ -40,11 +44,11 @@ class AdaRoundVariable : public SoftRounding {
 
 class AdaRound : public Rounding {
  public:
-  void apply(QuantSim& sim, const data::Loader& calib,
-             const RoundingOptions& options) const override {
+  RoundingReport apply(QuantSim& sim, const data::Loader& calib,
+                       const RoundingOptions& options) const override {
     ReconstructionOptions r;
     r.lr = 1e-3;
-    reconstruct(
+    return reconstruct(
         sim, calib, options, r, [] { return std::make_unique<AdaRoundVariable>(); }, "adaround");
   }
 };
@@ -54,4 +58,4 @@ MPQ_REGISTER(Rounding, "adaround", AdaRound);
 }  // namespace
 
 std::unique_ptr<SoftRounding> adaround_variable() { return std::make_unique<AdaRoundVariable>(); }
-}  // namespace mpq::quant
+}  // namespace mpq::ptq
