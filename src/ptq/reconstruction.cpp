@@ -22,20 +22,34 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 }
 
 // Runs `graph` over `x` in chunks without autograd; the result stays usable with autograd.
+// Images stay channels-last (oneDNN's fast layout, forward and backward), as cached.
 at::Tensor run_chunks(const ir::Graph& graph, const at::Tensor& x, int64_t chunk) {
   at::NoGradGuard no_grad;
-  exec::ExecOptions eo;
-  eo.channels_last = false;
-  exec::Executor e(graph, eo);
+  exec::Executor e(graph);
   std::vector<at::Tensor> parts;
   for (int64_t i = 0; i < x.size(0); i += chunk)
-    parts.push_back(e.forward(x.slice(0, i, std::min(i + chunk, x.size(0)))).contiguous());
+    parts.push_back(e.forward(x.slice(0, i, std::min(i + chunk, x.size(0)))));
   return at::cat(parts);
 }
 
-// Squared output error per image.
+// The images `idx` of a cached tensor, in its layout (a channels-last cache gives a
+// channels-last batch without a second copy).
+at::Tensor rows(const at::Tensor& x, const at::Tensor& idx) {
+  if (x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast))
+    return x.permute({0, 2, 3, 1}).index_select(0, idx).permute({0, 3, 1, 2});
+  return x.index_select(0, idx);
+}
+
+// Squared output error per image, averaged (any layout: no flattening copy).
+at::Tensor squared_error(const at::Tensor& out, const at::Tensor& y) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 1; d < out.dim(); ++d) dims.push_back(d);
+  at::Tensor e = (out - y).square();
+  return (dims.empty() ? e : e.sum(dims)).mean();
+}
+
 double unit_loss(const at::Tensor& out, const at::Tensor& y) {
-  return (out - y).square().flatten(1).sum(1).mean().item<double>();
+  return squared_error(out, y).item<double>();
 }
 
 // What one unit's reconstruction needs and gives back.
@@ -141,9 +155,7 @@ class Engine {
       groups.emplace_back(steps, std::make_unique<torch::optim::AdamOptions>(options_.act_lr));
     torch::optim::Adam adam(groups);
 
-    exec::ExecOptions eo;
-    eo.channels_last = false;
-    exec::Executor e(g.graph, eo);
+    exec::Executor e(g.graph);
     Progress bar(fmt::format("{} {} {}", method_, position, u.unit.name), options_.iters,
                  options_.progress);
     const int64_t n = u.xq.size(0), batch = std::min(options_.batch, n);
@@ -152,8 +164,8 @@ class Engine {
       at::Tensor idx = at::randint(n, {batch}, gen_, at::kLong);
       for (size_t j = 0; j < learned.size(); ++j)
         g.graph.initializer(g.weight.at(learned[j])) = rounding[j]->soft(v[j], t) * scale[j];
-      at::Tensor out = e.forward(u.xq.index_select(0, idx));
-      at::Tensor rec = (out - u.yf.index_select(0, idx)).square().flatten(1).sum(1).mean();
+      at::Tensor out = e.forward(rows(u.xq, idx));
+      at::Tensor rec = squared_error(out, rows(u.yf, idx));
       at::Tensor loss = rec;
       for (size_t j = 0; j < learned.size(); ++j) loss = loss + rounding[j]->regularizer(v[j], t);
       adam.zero_grad();
@@ -190,7 +202,8 @@ class Engine {
 at::Tensor calibration_images(const data::Loader& calib) {
   std::vector<at::Tensor> images;
   for (int64_t b = 0; b < calib.batches(); ++b) images.push_back(calib.batch(b).images);
-  return at::cat(images);
+  at::Tensor x = at::cat(images);
+  return x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
 }
 
 // Blocks in order, streaming their inputs.

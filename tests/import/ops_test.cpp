@@ -69,6 +69,26 @@ TEST(Ops, PadConstantWithPadsAsInput) {
   EXPECT_EQ(y[0][0][1][3].item<float>(), 7.f);
 }
 
+// Under autograd the gradient of a Pad is the inner slice of the output's gradient, in the
+// gradient's layout (channels-last stays channels-last for the convolution before it).
+TEST(Ops, PadBackwardIsTheInnerSliceInTheGradientsLayout) {
+  test::GraphBuilder b({-1, 3, 5, 6});
+  ir::Graph g = b.finish(b.op("Pad", {b.g.inputs[0], b.constant("p", at::tensor(
+                                                         {0, 0, 1, 0, 0, 0, 2, 1}, at::kLong))}));
+  exec::Executor e(g);  // channels-last images
+  at::Tensor x =
+      at::randn({2, 3, 5, 6}).contiguous(at::MemoryFormat::ChannelsLast).requires_grad_(true);
+  at::Tensor y = e.forward(x);
+  EXPECT_EQ(y.sizes(), (Ints{2, 3, 8, 7}));
+  at::Tensor dy = at::randn(y.sizes()).contiguous(at::MemoryFormat::ChannelsLast);
+  y.backward(dy);
+  EXPECT_TRUE(at::equal(x.grad(), dy.slice(2, 1, 6).slice(3, 0, 6)));
+  EXPECT_TRUE(x.grad().is_contiguous(at::MemoryFormat::ChannelsLast));
+  at::Tensor xr = x.detach().clone().requires_grad_(true);
+  at::constant_pad_nd(xr, {0, 1, 1, 2}).backward(dy);
+  EXPECT_TRUE(at::equal(x.grad(), xr.grad()));
+}
+
 TEST(Ops, ReshapeCopiesZeroAndInfersMinusOne) {
   at::Tensor x = at::randn({2, 3, 4});
   at::Tensor y = single("Reshape", x, {at::tensor({0, -1}, at::kLong)});

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <string>
 #include <vector>
@@ -53,10 +54,8 @@ struct Window {
 // at::constant_pad_nd (pads as (begin, end) pairs from the last dim backwards), except that
 // growing-only pads keep the input's memory format: channels-last activations stay so, and the
 // Conv that follows needs no reorder.
-inline at::Tensor pad_constant(const at::Tensor& x, const std::vector<int64_t>& pads,
-                               double value) {
-  for (int64_t p : pads)
-    if (p < 0) return at::constant_pad_nd(x, pads, value);
+// Non-negative constant padding into a new tensor in x's memory format.
+inline at::Tensor pad_into(const at::Tensor& x, const std::vector<int64_t>& pads, double value) {
   std::vector<int64_t> sizes = x.sizes().vec();
   for (size_t i = 0; i < pads.size() / 2; ++i)
     sizes[x.dim() - 1 - i] += pads[2 * i] + pads[2 * i + 1];
@@ -67,6 +66,40 @@ inline at::Tensor pad_constant(const at::Tensor& x, const std::vector<int64_t>& 
     inner = inner.narrow(x.dim() - 1 - i, pads[2 * i], x.size(x.dim() - 1 - i));
   inner.copy_(x);
   return out;
+}
+
+// The same under autograd: the gradient is the inner slice, in the gradient's memory format
+// (ATen's constant_pad_nd backward pads the gradient again, zero-filled and in NCHW, which
+// costs a channels-last network more than the convolutions around it).
+class PadConstant : public torch::autograd::Function<PadConstant> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            std::vector<int64_t> pads, double value) {
+    ctx->saved_data["pads"] = pads;
+    ctx->saved_data["sizes"] = x.sizes().vec();
+    return pad_into(x, pads, value);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    std::vector<int64_t> pads = ctx->saved_data["pads"].toIntVector();
+    std::vector<int64_t> sizes = ctx->saved_data["sizes"].toIntVector();
+    at::Tensor g = grads[0];
+    const int64_t rank = static_cast<int64_t>(sizes.size());
+    for (size_t i = 0; i < pads.size() / 2; ++i)
+      g = g.narrow(rank - 1 - static_cast<int64_t>(i), pads[2 * i],
+                   sizes[static_cast<size_t>(rank - 1) - i]);
+    return {g.contiguous(grads[0].suggest_memory_format()), at::Tensor(), at::Tensor()};
+  }
+};
+
+// Constant padding ((begin, end) pairs from the last dimension backwards, as
+// at::constant_pad_nd takes them) in x's memory format; negative pads crop.
+inline at::Tensor pad_constant(const at::Tensor& x, const std::vector<int64_t>& pads,
+                               double value) {
+  for (int64_t p : pads)
+    if (p < 0) return at::constant_pad_nd(x, pads, value);
+  if (at::GradMode::is_enabled() && x.requires_grad()) return PadConstant::apply(x, pads, value);
+  return pad_into(x, pads, value);
 }
 
 // Applies pads (begins then ends over the trailing spatial dims) so that what is left is
