@@ -5,6 +5,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "mpq/exec/executor.h"
+#include "mpq/ptq/quantize.h"
 #include "mpq/ptq/rounding.h"
 #include "test_util.h"
 
@@ -131,6 +132,36 @@ TEST(Reconstruction, ReportsEveryUnitAndNeverEndsWorseThanNearest) {
     EXPECT_EQ(j["units"].size(), r.units.size());
     EXPECT_EQ(j["units"][0]["layers"][0], sim.layers()[0].info.name);
   }
+}
+
+// The library call the CLI, benches and compress use: calibrated, rounded, reported.
+TEST(Quantize, CalibratesRoundsAndReportsInOneCall) {
+  ir::Graph g = tiny_resnet();
+  auto calib_ds = test::TensorDataset::random(64, 3, 8, 8, 5, 1);
+  data::Loader calib = test::loader_for(calib_ds, 32);
+  auto plan = allocation::uniform_plan(exec::quantizable_layers(g), 3, 4, 0);
+  QuantizeOptions o;
+  o.calibration.progress = false;
+  o.rounding = "attention";
+  o.round.iters = 40;
+  o.round.granularity = "block";
+  o.round.qdrop = 0.5;
+  o.round.progress = false;
+  QuantizedModel q = quantize(g, plan, calib, o);
+  EXPECT_EQ(q.rounding.method, "attention");
+  EXPECT_EQ(q.rounding.units.size(), find_blocks(q.sim).size());
+  EXPECT_GT(q.seconds, q.calibration_seconds);
+  for (size_t i = 0; i < q.sim.layers().size(); ++i) {
+    const quant::QuantLayer& l = q.sim.layers()[i];
+    EXPECT_GT(l.encoding.scale, 0) << l.info.name;
+    EXPECT_TRUE(at::equal(q.sim.graph().initializer(l.weight),
+                          quant::dequantize_weight(q.sim.weight_integers(i), q.sim.weight_scale(i),
+                                                   l.axis)));
+  }
+  EXPECT_EQ(to_json(q)["rounding"]["units"].size(), q.rounding.units.size());
+  o.rounding = "no-such-method";
+  EXPECT_EQ(test::error_of([&] { quantize(g, plan, calib, o); }).substr(0, 30),
+            "unknown rounding method 'no-su");
 }
 
 TEST(BlockReconstruction, QdropNeedsBlocks) {

@@ -345,7 +345,7 @@ void add_latency_table_command(CLI::App& app) {
         QuantFlags q = o->quant;
         q.w_bits = w, q.a_bits = a, q.first_last_bits = 0;
         q.observer = "minmax", q.weight_observer = "minmax";
-        quant::QuantSim sim = q.build(model, o->model, o->data, false);
+        quant::QuantSim sim = q.quantize(model, o->model, o->data, false).sim;
         export_::save_packed(export_::export_quantized(sim), sim, tmp);
         candidates.emplace_back(wa(w, a), load_runtime(tmp, o->threads, isa));
         std::filesystem::remove(tmp);

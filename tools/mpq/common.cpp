@@ -12,7 +12,7 @@
 #include "mpq/exec/executor.h"
 #include "mpq/export/packed.h"
 #include "mpq/import/onnx_importer.h"
-#include "mpq/ptq/rounding.h"
+#include "mpq/ptq/quantize.h"
 
 extern "C" const char mpq_embedded_model[];
 extern "C" const char mpq_embedded_model_end[];
@@ -146,11 +146,26 @@ allocation::BitPlan QuantFlags::make_plan(const ir::Graph& model,
   return p;
 }
 
-quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& model_path,
-                                  const DataFlags& data, bool progress) const {
+ptq::QuantizeOptions QuantFlags::options(bool progress) const {
+  ptq::QuantizeOptions o;
+  o.calibration.observer = observer;
+  o.calibration.observer_options.percentile = percentile;
+  o.calibration.weight_mse = weight_observer == "mse";
+  o.calibration.progress = progress;
+  o.rounding = rounding;
+  o.round.progress = progress;
+  o.round.iters = iters;
+  o.round.granularity = granularity;
+  o.round.qdrop = qdrop;
+  o.plan_source = plan.empty() ? "--w-bits/--a-bits" : plan;
+  return o;
+}
+
+ptq::QuantizedModel QuantFlags::quantize(const ir::Graph& model, const std::string& model_path,
+                                         const DataFlags& data, bool progress) const {
   allocation::BitPlan p = make_plan(model, model_path);
-  auto rounder = ptq::make_rounding(rounding);
-  quant::make_observer(observer);  // an unknown name fails before the long work
+  ptq::make_rounding(rounding);    // unknown names fail before the long work
+  quant::make_observer(observer);  //
   DataFlags calib_flags = data;
   calib_flags.spec = calib;
   if (calib_flags.spec.empty()) {
@@ -160,22 +175,9 @@ quant::QuantSim QuantFlags::build(const ir::Graph& model, const std::string& mod
     calib_flags.spec = kFashionTrain;
   }
   Data c = open_data(calib_flags, model, calib_count);  // the first --calib-count images
-  quant::QuantSim sim(model, p, plan.empty() ? "--w-bits/--a-bits" : plan);
   log_line(fmt::format("calibrating on {} ({} images), {} ranges, {} weight scales", c.spec.text,
                        c.loader->size(), observer, weight_observer));
-  quant::CalibrationOptions options;
-  options.observer = observer;
-  options.observer_options.percentile = percentile;
-  options.weight_mse = weight_observer == "mse";
-  options.progress = progress;
-  sim.calibrate(*c.loader, options);
-  ptq::RoundingOptions ropts;
-  ropts.progress = progress;
-  ropts.iters = iters;
-  ropts.granularity = granularity;
-  ropts.qdrop = qdrop;
-  rounder->apply(sim, *c.loader, ropts);
-  return sim;
+  return ptq::quantize(model, p, *c.loader, options(progress));
 }
 
 allocation::Problem make_problem(const sensitivity::Report& report,

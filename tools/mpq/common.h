@@ -10,6 +10,7 @@
 #include "mpq/allocation/allocator.h"
 #include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
+#include "mpq/ptq/quantize.h"
 #include "mpq/quant/quant_sim.h"
 #include "mpq/search/ssps.h"
 #include "mpq/sensitivity/metric.h"
@@ -69,9 +70,10 @@ struct QuantFlags {
   bool given() const { return !plan.empty() || w_bits > 0 || a_bits > 0; }
   // The plan for `model` from --plan or --w-bits/--a-bits.
   allocation::BitPlan make_plan(const ir::Graph& model, const std::string& model_path) const;
-  // Builds, calibrates and rounds the simulation; `model_path` empty = the embedded model.
-  quant::QuantSim build(const ir::Graph& model, const std::string& model_path,
-                        const DataFlags& data, bool progress) const;
+  ptq::QuantizeOptions options(bool progress) const;
+  // Opens the calibration set and runs ptq::quantize; `model_path` empty = the embedded model.
+  ptq::QuantizedModel quantize(const ir::Graph& model, const std::string& model_path,
+                               const DataFlags& data, bool progress) const;
 };
 
 // The flags `sensitivity`, `search` and `compress` share to run a metric.

@@ -432,7 +432,7 @@ void run(Options& o) {
                     o.quant.observer));
     QuantFlags q = o.quant;
     q.plan = state.file("plan.json");
-    quant::QuantSim sim = q.build(model, o.model, o.data, progress);
+    quant::QuantSim sim = q.quantize(model, o.model, o.data, progress).sim;
     export_::QuantizedModel exported = export_::export_quantized(sim);
     export_::save_qcdq(exported, state.file("model.qcdq.onnx"));
     export_::save_encodings(exported, state.file("encodings.json"));
@@ -476,7 +476,7 @@ void run(Options& o) {
       if (u.w == 8) q.rounding = "nearest";  // learned rounding changes nothing at 8 bits
       q.w_bits = u.w;
       q.a_bits = u.a;
-      quant::QuantSim sim = q.build(model, o.model, o.data, progress);
+      quant::QuantSim sim = q.quantize(model, o.model, o.data, progress).sim;
       json e = evaluate_pair(model, sim.frozen(), *eval_data.loader, eval_progress,
                              eval_data.spec.text, "", predictions(name), "uniform " + name);
       json point = costs_of(costs, sim.plan());

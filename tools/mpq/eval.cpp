@@ -37,7 +37,7 @@ void add_eval(CLI::App& app) {
     std::string plan;
     if (o->quant.given()) {
       // The simulated quantized model: calibrate, round, and evaluate that.
-      quant::QuantSim sim = o->quant.build(graph, o->model, o->data, !o->json);
+      quant::QuantSim sim = o->quant.quantize(graph, o->model, o->data, !o->json).sim;
       plan = o->quant.plan.empty() ? fmt::format("W{}A{}", o->quant.w_bits, o->quant.a_bits)
                                    : o->quant.plan;
       graph = sim.frozen();

@@ -61,10 +61,8 @@ void add_quantize(CLI::App& app) {
       o->quant.w_bits = 4;  // the embedded default's demo: W4A8
       o->quant.a_bits = 8;
     }
-    auto start = std::chrono::steady_clock::now();
-    quant::QuantSim sim = o->quant.build(model, o->model, o->data, !o->json);
-    double quantize_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ptq::QuantizedModel quantized = o->quant.quantize(model, o->model, o->data, !o->json);
+    const quant::QuantSim& sim = quantized.sim;
     export_::QuantizedModel exported = export_::export_quantized(sim);
     export_::save_qcdq(exported, prefix + ".qcdq.onnx");
     export_::save_encodings(exported, prefix + ".encodings.json");
@@ -102,7 +100,9 @@ void add_quantize(CLI::App& app) {
                           {"mpq_bytes", packed.file_bytes},
                           {"weight_bytes", payload},
                           {"float_onnx_bytes", float_bytes},
-                          {"seconds", quantize_seconds},
+                          {"seconds", quantized.seconds},
+                          {"calibration_seconds", quantized.calibration_seconds},
+                          {"rounding", ptq::to_json(quantized.rounding)},
                           {"peak_rss_mb", peak_rss_mb()}};
     if (!o->data.spec.empty() || o->model.empty()) {
       if (o->data.spec.empty()) o->data.spec = kFashionTest;
@@ -139,7 +139,7 @@ void add_quantize(CLI::App& app) {
                  l.w_bits, l.a_bits, l.info.params, ws, in, l.weight_mse);
     }
     fmt::print("\naverage weight width {:.3f} bits\n", result["avg_w_bits"].get<double>());
-    fmt::print("calibration and rounding {:.1f} s, peak memory {:.0f} MB\n", quantize_seconds,
+    fmt::print("calibration and rounding {:.1f} s, peak memory {:.0f} MB\n", quantized.seconds,
                result["peak_rss_mb"].get<double>());
     fmt::print(
         "packed model {}: {} bytes = weights {} + overhead {} (header 64, graph {}, table {})\n",
