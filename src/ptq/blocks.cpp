@@ -64,6 +64,19 @@ bool ends_block(const ir::Graph& g, int v, const Quantizers& q) {
   return p && p->op == "Add";
 }
 
+// A network without residuals (MobileNetV1, VGG-style stacks, long stems) would be one block:
+// a cut where one activation is live also ends a block that has kMaxBlockLayers layers, at a
+// layer's activated output (not between a layer and its ReLU, nor after a quantizer).
+constexpr size_t kMaxBlockLayers = 3;
+
+bool activated_output(const ir::Graph& g, int v) {
+  const ir::Node* p = producer(g, v);
+  if (!p || is_fake_quantize(*p)) return false;
+  for (const ir::Node& n : g.nodes)
+    if (is_activation(n) && n.inputs[0] == v) return false;
+  return true;
+}
+
 BlockGraph build(const QuantSim& sim, const Block& b, const Quantizers& q, BlockMode mode,
                  double qdrop) {
   const ir::Graph& src = sim.graph();
@@ -157,7 +170,9 @@ std::vector<Block> find_blocks(const QuantSim& sim) {
       if (last_use[static_cast<size_t>(out)] > static_cast<int>(i)) live.insert(out);
     for (int in : n.inputs)
       if (in >= 0 && last_use[static_cast<size_t>(in)] == static_cast<int>(i)) live.erase(in);
-    if (live.size() != 1 || !ends_block(g, *live.begin(), q)) continue;
+    if (live.size() != 1) continue;
+    bool full = current.layers.size() >= kMaxBlockLayers && activated_output(g, *live.begin());
+    if (!full && !ends_block(g, *live.begin(), q)) continue;
     current.output = *live.begin();
     if (current.layers.empty() && !blocks.empty()) {  // no layer: fold into the previous block
       Block& prev = blocks.back();

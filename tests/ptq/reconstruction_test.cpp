@@ -55,6 +55,38 @@ TEST(Blocks, ResidualBlockLinearProjectionAndClassifier) {
   EXPECT_EQ(blocks[2].output, sim.graph().outputs[0]);
 }
 
+// A plain stack (MobileNetV1-like: no residual, no linear projection) is cut into blocks of
+// three layers at activated outputs, not reconstructed as one block.
+TEST(Blocks, PlainStacksAreCutIntoBoundedBlocks) {
+  at::manual_seed(5);
+  test::GraphBuilder b({-1, 3, 8, 8});
+  int x = b.g.inputs[0];
+  int64_t in = 3;
+  for (int k = 0; k < 7; ++k) {
+    std::string name = "conv" + std::to_string(k);
+    int w = b.constant(name + ".w", at::randn({8, in, 3, 3}) * 0.3);
+    x = b.op("Relu", {b.op("Conv", {x, w}, {{"pads", Ints{1, 1, 1, 1}}}, name)}, {},
+             name + ".relu");
+    in = 8;
+  }
+  int flat = b.op("Flatten", {b.op("GlobalAveragePool", {x}, {}, "pool")},
+                  {{"axis", int64_t{1}}}, "flatten");
+  ir::Graph g = b.finish(b.op("Gemm", {flat, b.constant("fc.w", at::randn({5, 8}))},
+                              {{"transB", int64_t{1}}}, "fc"));
+  quant::QuantSim sim(g, allocation::uniform_plan(exec::quantizable_layers(g), 4, 4, 0));
+  std::vector<Block> blocks = find_blocks(sim);
+  ASSERT_EQ(blocks.size(), 3u);
+  EXPECT_EQ(names(sim, blocks[0]), (std::vector<std::string>{"conv0", "conv1", "conv2"}));
+  EXPECT_EQ(names(sim, blocks[1]), (std::vector<std::string>{"conv3", "conv4", "conv5"}));
+  EXPECT_EQ(names(sim, blocks[2]), (std::vector<std::string>{"conv6", "fc"}));
+  // Each block starts where the previous one ends, after a ReLU.
+  EXPECT_EQ(blocks[1].input, blocks[0].output);
+  EXPECT_EQ(sim.graph().nodes[static_cast<size_t>(
+                                  sim.graph().values[static_cast<size_t>(blocks[0].output)].producer)]
+                .op,
+            "Relu");
+}
+
 TEST(BlockReconstruction, BeatsNearestOnHeldOutInputsLearnsStepsAndEndsOnTheGrid) {
   ir::Graph g = tiny_resnet();
   auto calib_ds = test::TensorDataset::random(128, 3, 8, 8, 5, 1);

@@ -4,7 +4,9 @@
 // far is read later), and a cut ends a block when that activation is a residual sum (an Add,
 // possibly through ReLU/Clip) or a linear layer's output (an inverted-residual projection), or
 // the model's output. ResNet basic blocks and MobileNetV2 inverted-residual blocks (with or
-// without the skip) come out as blocks; the stem joins the first block.
+// without the skip) come out as blocks; the stem joins the first block. Where nothing else ends
+// one, a block ends at a single live activation once it has 3 layers, so plain CNNs (MobileNetV1,
+// VGG-style stacks) are cut into blocks too.
 //
 // A block (or a single layer: layer_units) becomes a Graph of its own with input "x" (build):
 // float (the target), training (soft weights and learnable steps) or hard (as rounded).
