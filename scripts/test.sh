@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-ctest --test-dir build --output-on-failure
+ctest --test-dir build --output-on-failure -j "$(nproc)"
 # Fuzzing, bounded: every regression input and seed replayed, then 30 s per fuzz target
 # (clang, ASan + UBSan; longer campaigns: tools/fuzz_campaign.sh).
 ./scripts/fuzz.sh "${MPQ_FUZZ_SECONDS:-30}"
