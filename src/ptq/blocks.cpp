@@ -1,6 +1,8 @@
 #include "mpq/ptq/blocks.h"
 
 #include <functional>
+#include <limits>
+#include <optional>
 #include <set>
 
 #include "mpq/core/error.h"
@@ -77,9 +79,55 @@ bool activated_output(const ir::Graph& g, int v) {
   return true;
 }
 
+// The constant bounds of a Relu or Clip node (nullopt if a bound is computed).
+std::optional<std::pair<double, double>> clip_bounds(const ir::Graph& g, const ir::Node& n) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  if (n.op == "Relu") return std::pair{0.0, kInf};
+  if (n.op != "Clip") return std::nullopt;
+  std::pair<double, double> r{-kInf, kInf};
+  for (size_t i : {size_t{1}, size_t{2}}) {
+    const char* attr = i == 1 ? "min" : "max";
+    double& bound = i == 1 ? r.first : r.second;
+    if (n.has(attr)) {
+      bound = n.attr_float(attr, 0.0);
+    } else if (n.inputs.size() > i && n.inputs[i] >= 0) {
+      if (!g.is_initializer(n.inputs[i])) return std::nullopt;
+      bound = g.initializer(n.inputs[i]).item<double>();
+    }
+  }
+  return r;
+}
+
+// Training graphs fold a ReLU/Clip whose only reader is an activation quantizer into that
+// quantizer (attributes clip_min/clip_max): one fused pass forward and backward instead of a
+// clamp, its mask, and a where. Returns activation node index -> its bounds.
+std::map<size_t, std::pair<double, double>> foldable_clips(const ir::Graph& g, const Block& b,
+                                                           const Quantizers& q) {
+  std::map<size_t, std::pair<double, double>> out;
+  for (size_t k : b.nodes) {
+    const ir::Node& n = g.nodes[k];
+    auto bounds = clip_bounds(g, n);
+    if (!bounds || n.outputs[0] == b.output) continue;
+    std::vector<const ir::Node*> readers;
+    for (const ir::Node& m : g.nodes)
+      for (int in : m.inputs)
+        if (in == n.outputs[0]) readers.push_back(&m);
+    if (readers.size() == 1 && q.input.count(readers[0]->name) &&
+        readers[0]->inputs[0] == n.outputs[0])
+      out[k] = *bounds;
+  }
+  return out;
+}
+
 BlockGraph build(const QuantSim& sim, const Block& b, const Quantizers& q, BlockMode mode,
                  double qdrop) {
   const ir::Graph& src = sim.graph();
+  std::map<size_t, std::pair<double, double>> folded;
+  std::map<int, std::pair<double, double>> clip_of;  // activation output -> bounds
+  if (mode == BlockMode::kTrain) {
+    folded = foldable_clips(src, b, q);
+    for (const auto& [k, bounds] : folded) clip_of[src.nodes[k].outputs[0]] = bounds;
+  }
   BlockGraph bg;
   ir::Graph& g = bg.graph;
   g.source = "block " + b.name;
@@ -118,6 +166,10 @@ BlockGraph build(const QuantSim& sim, const Block& b, const Quantizers& q, Block
   };
   for (size_t k : b.nodes) {
     const ir::Node& n = src.nodes[k];
+    if (folded.count(k)) {  // the quantizer reading it clamps
+      map[n.outputs[0]] = value(n.inputs[0]);
+      continue;
+    }
     if (q.input.count(n.name) && mode == BlockMode::kFloat) {
       map[n.outputs[0]] = value(n.inputs[0]);  // bypass
       continue;
@@ -131,6 +183,11 @@ BlockGraph build(const QuantSim& sim, const Block& b, const Quantizers& q, Block
       copy.inputs[1] = s;
       bg.input_scale[l] = s;
       if (qdrop > 0) copy.attrs["drop"] = qdrop;
+      auto clip = clip_of.find(n.inputs[0]);
+      if (clip != clip_of.end()) {
+        copy.attrs["clip_min"] = clip->second.first;
+        copy.attrs["clip_max"] = clip->second.second;
+      }
     }
     for (int& out : copy.outputs) out = map[out] = g.add_value(src.values[static_cast<size_t>(out)].name);
     g.add_node(copy);

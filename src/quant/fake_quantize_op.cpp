@@ -1,6 +1,7 @@
 // mpq::FakeQuantize: quantize-dequantize in float with straight-through gradients, the node
 // QuantSim inserts. Inputs: x, scale (float [C] or [1]), zero_point (int32, same shape).
-// Attributes: qmin, qmax, axis (-1: per tensor), drop (QDrop, default 0). Scale and zero point
+// Attributes: qmin, qmax, axis (-1: per tensor), drop (QDrop, default 0), clip_min/clip_max (a
+// ReLU/Clip in front, folded in by the reconstruction's training graphs). Scale and zero point
 // are read at every run, so calibration and learned step sizes change them in the Graph without
 // re-preparing.
 //
@@ -15,6 +16,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <limits>
 #include <mutex>
 
 #include "mpq/exec/op.h"
@@ -60,6 +62,7 @@ inline float round_even(float v) {
 
 struct Grid {
   float s, inv, z, lo, hi;
+  float clip_lo, clip_hi;  // a ReLU/Clip folded in front (infinite: none)
 };
 
 // y = fake-quantized x, or x where QDrop keeps it.
@@ -67,12 +70,14 @@ template <bool kDrop>
 void fake_quantize_range(const float* x, float* y, int64_t begin, int64_t end, Grid g,
                          DropMask mask) {
   for (int64_t i = begin; i < end; ++i) {
-    float q = std::min(std::max(round_even(x[i] * g.inv) + g.z, g.lo), g.hi);
+    float c = std::min(std::max(x[i], g.clip_lo), g.clip_hi);
+    float q = std::min(std::max(round_even(c * g.inv) + g.z, g.lo), g.hi);
     y[i] = (q - g.z) * g.s;
   }
   if (kDrop) {
 #pragma omp simd
-    for (int64_t i = begin; i < end; ++i) y[i] = mask.dropped(i) ? x[i] : y[i];
+    for (int64_t i = begin; i < end; ++i)
+      y[i] = mask.dropped(i) ? std::min(std::max(x[i], g.clip_lo), g.clip_hi) : y[i];
   }
 }
 
@@ -87,11 +92,13 @@ double fake_quantize_backward_range(const float* x, const float* dy, float* dx, 
     const int64_t e = std::min(p + kPiece, end);
 #pragma omp simd reduction(+ : sum)
     for (int64_t i = p; i < e; ++i) {
-      float v = x[i] * g.inv, r = round_even(v) + g.z;
+      bool clipped = (x[i] < g.clip_lo) | (x[i] > g.clip_hi);
+      float c = std::min(std::max(x[i], g.clip_lo), g.clip_hi);
+      float v = c * g.inv, r = round_even(v) + g.z;
       float q = std::min(std::max(r, g.lo), g.hi);
       bool inside = (r >= g.lo) & (r <= g.hi);
       bool dropped = kDrop ? mask.dropped(i) : false;
-      dx[i] = (inside | dropped) ? dy[i] : 0.0f;
+      dx[i] = ((inside | dropped) & !clipped) ? dy[i] : 0.0f;
       float ds = dy[i] * (inside ? q - g.z - v : q - g.z);
       sum += dropped ? 0.0f : ds;
     }
@@ -106,7 +113,7 @@ class TrainFakeQuantize : public torch::autograd::Function<TrainFakeQuantize> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x_in,
                             const at::Tensor& scale, int64_t zero, int64_t qmin, int64_t qmax,
-                            double drop) {
+                            double drop, double clip_min, double clip_max) {
     at::Tensor x = dense(x_in.to(at::kFloat));
     DropMask mask;
     if (drop > 0) {
@@ -117,8 +124,13 @@ class TrainFakeQuantize : public torch::autograd::Function<TrainFakeQuantize> {
       mask.threshold = static_cast<uint32_t>(std::min(drop, 1.0) * 4294967295.0);
     }
     const float s = scale.item<float>();
-    Grid grid{s, 1.0f / s, static_cast<float>(zero), static_cast<float>(qmin),
-              static_cast<float>(qmax)};
+    Grid grid{s,
+              1.0f / s,
+              static_cast<float>(zero),
+              static_cast<float>(qmin),
+              static_cast<float>(qmax),
+              static_cast<float>(clip_min),
+              static_cast<float>(clip_max)};
     at::Tensor y = at::empty_like(x);
     const float* xp = x.data_ptr<float>();
     float* yp = y.data_ptr<float>();
@@ -133,6 +145,8 @@ class TrainFakeQuantize : public torch::autograd::Function<TrainFakeQuantize> {
     ctx->saved_data["scale"] = static_cast<double>(s);
     ctx->saved_data["scale_sizes"] = scale.sizes().vec();
     ctx->saved_data["zero"] = zero;
+    ctx->saved_data["clip_min"] = clip_min;
+    ctx->saved_data["clip_max"] = clip_max;
     ctx->saved_data["qmin"] = qmin;
     ctx->saved_data["qmax"] = qmax;
     ctx->saved_data["seed"] = static_cast<int64_t>(mask.seed);
@@ -149,8 +163,13 @@ class TrainFakeQuantize : public torch::autograd::Function<TrainFakeQuantize> {
                   static_cast<uint32_t>(ctx->saved_data["threshold"].toInt())};
     const int64_t qmax = ctx->saved_data["qmax"].toInt();
     const auto s = static_cast<float>(ctx->saved_data["scale"].toDouble());
-    Grid grid{s, 1.0f / s, static_cast<float>(ctx->saved_data["zero"].toInt()),
-              static_cast<float>(ctx->saved_data["qmin"].toInt()), static_cast<float>(qmax)};
+    Grid grid{s,
+              1.0f / s,
+              static_cast<float>(ctx->saved_data["zero"].toInt()),
+              static_cast<float>(ctx->saved_data["qmin"].toInt()),
+              static_cast<float>(qmax),
+              static_cast<float>(ctx->saved_data["clip_min"].toDouble()),
+              static_cast<float>(ctx->saved_data["clip_max"].toDouble())};
     at::Tensor dx = at::empty_like(x);
     const float *xp = x.data_ptr<float>(), *gp = g.data_ptr<float>();
     float* dp = dx.data_ptr<float>();
@@ -170,7 +189,8 @@ class TrainFakeQuantize : public torch::autograd::Function<TrainFakeQuantize> {
       dscale = at::full(ctx->saved_data["scale_sizes"].toIntVector(), dscale_sum * factor,
                         x.options());
     }
-    return {dx, dscale, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {dx,          dscale,      at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -181,15 +201,21 @@ class FakeQuantize : public OpDef {
     int64_t qmax = ctx.node.attr_int("qmax", 255);
     int64_t axis = ctx.node.attr_int("axis", -1);
     double drop = ctx.node.attr_float("drop", 0.0);
+    // A ReLU/Clip folded in front by the reconstruction's training graphs.
+    double clip_min = ctx.node.attr_float("clip_min", -std::numeric_limits<double>::infinity());
+    double clip_max = ctx.node.attr_float("clip_max", std::numeric_limits<double>::infinity());
+    bool clips = std::isfinite(clip_min) || std::isfinite(clip_max);
     if (axis >= 0) {
       return [=](const Tensors& in, Tensors& out) {
-        out[0] = at::fake_quantize_per_channel_affine(in[0], in[1], in[2], axis, qmin, qmax);
+        at::Tensor x = clips ? in[0].clamp(clip_min, clip_max) : in[0];
+        out[0] = at::fake_quantize_per_channel_affine(x, in[1], in[2], axis, qmin, qmax);
       };
     }
     return [=](const Tensors& in, Tensors& out) {
       bool grad = at::GradMode::is_enabled() && (in[0].requires_grad() || in[1].requires_grad());
       if (grad) {
-        out[0] = TrainFakeQuantize::apply(in[0], in[1], in[2].item<int64_t>(), qmin, qmax, drop);
+        out[0] = TrainFakeQuantize::apply(in[0], in[1], in[2].item<int64_t>(), qmin, qmax, drop,
+                                          clip_min, clip_max);
         return;
       }
       // Inference: x / s (as ONNX Runtime divides; ATen multiplies by 1/s), round half to even,
@@ -197,6 +223,7 @@ class FakeQuantize : public OpDef {
       float scale = in[1].item<float>();
       int64_t zero = in[2].item<int64_t>();
       at::Tensor y = reusable(in[0]) ? in[0] : in[0].clone();
+      if (clips) y.clamp_(clip_min, clip_max);
       y.div_(scale).round_();
       if (zero != 0) y.add_(zero);
       y.clamp_(qmin, qmax);

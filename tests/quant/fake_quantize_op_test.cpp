@@ -17,15 +17,26 @@ struct Quantizer {
   int scale = -1;
 };
 
-// x -> FakeQuantize(scale 0.05, zero point 3, [0, 15]) with a learnable scale.
-Quantizer quantizer(double drop) {
+// x -> FakeQuantize(scale 0.05, zero point 3, [0, 15]) with a learnable scale; `clip`: a
+// Clip(-0.1, 0.5) in front, as a node or folded into the quantizer's attributes.
+enum class Clip { kNone, kNode, kFolded };
+
+Quantizer quantizer(double drop, Clip clip = Clip::kNone) {
   test::GraphBuilder b({-1, 8, 12, 12});
   Quantizer q;
   q.scale = b.constant("scale", at::full({1}, 0.05f));
   int zero = b.constant("zero", at::full({1}, 3, at::kInt));
   std::map<std::string, ir::AttrValue> attrs{{"qmin", int64_t{0}}, {"qmax", int64_t{15}}};
   if (drop > 0) attrs["drop"] = drop;
-  q.graph = b.finish(b.op("mpq::FakeQuantize", {b.g.inputs[0], q.scale, zero}, attrs, "fq"));
+  int x = b.g.inputs[0];
+  if (clip == Clip::kNode)
+    x = b.op("Clip", {x, b.constant("lo", at::scalar_tensor(-0.1f)),
+                      b.constant("hi", at::scalar_tensor(0.5f))});
+  if (clip == Clip::kFolded) {
+    attrs["clip_min"] = -0.1;
+    attrs["clip_max"] = 0.5;
+  }
+  q.graph = b.finish(b.op("mpq::FakeQuantize", {x, q.scale, zero}, attrs, "fq"));
   q.graph.initializer(q.scale).requires_grad_(true);
   return q;
 }
@@ -96,6 +107,28 @@ TEST(TrainFakeQuantize, QdropKeepsElementsInFloatWithTheAskedProbability) {
   at::manual_seed(0);
   Grads again = run(q, x, g, true);
   EXPECT_TRUE(at::equal(again.y, a.y));
+}
+
+// The reconstruction folds a ReLU/Clip into the quantizer that reads it: the same outputs and
+// gradients as the two nodes, with and without QDrop.
+TEST(TrainFakeQuantize, AFoldedClipEqualsTheClipNode) {
+  at::Tensor x = inputs() * 2, g = at::randn(x.sizes());
+  for (double drop : {0.0, 0.4}) {
+    Quantizer node = quantizer(drop, Clip::kNode), folded = quantizer(drop, Clip::kFolded);
+    at::manual_seed(7);
+    Grads a = run(node, x, g, true);
+    at::manual_seed(7);
+    Grads b = run(folded, x, g, true);
+    EXPECT_TRUE(at::allclose(a.y, b.y, 0, 1e-6)) << "drop " << drop;
+    EXPECT_TRUE(at::equal(a.dx, b.dx)) << "drop " << drop;
+    EXPECT_NEAR(a.dscale.item<double>(), b.dscale.item<double>(),
+                1e-5 * std::abs(a.dscale.item<double>()))
+        << "drop " << drop;
+    // Inference applies the clip too.
+    at::NoGradGuard no_grad;
+    EXPECT_TRUE(at::allclose(Executor(node.graph).forward(x), Executor(folded.graph).forward(x),
+                             0, 1e-6));
+  }
 }
 
 }  // namespace
