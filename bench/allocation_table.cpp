@@ -21,8 +21,8 @@
 #include "mpq/core/progress.h"
 #include "mpq/exec/executor.h"
 #include "mpq/import/onnx_importer.h"
-#include "mpq/quant/quant_sim.h"
 #include "mpq/ptq/rounding.h"
+#include "mpq/quant/quant_sim.h"
 
 using namespace mpq;
 

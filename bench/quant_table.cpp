@@ -7,7 +7,6 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
-
 #include <unistd.h>
 
 #include <chrono>
@@ -17,8 +16,8 @@
 #include "mpq/core/progress.h"
 #include "mpq/exec/executor.h"
 #include "mpq/import/onnx_importer.h"
-#include "mpq/quant/quant_sim.h"
 #include "mpq/ptq/rounding.h"
+#include "mpq/quant/quant_sim.h"
 
 using namespace mpq;
 

@@ -17,9 +17,8 @@ TEST(TestSuites, EveryRegisteredSuiteIsACtest) {
   ASSERT_GT(unit.total_test_suite_count(), 1);
   for (int i = 0; i < unit.total_test_suite_count(); ++i) {
     std::string name = unit.GetTestSuite(i)->name();
-    EXPECT_TRUE(listed.count(name)) << "test suite " << name
-                                    << " is not run by ctest: write TEST(" << name
-                                    << ", ...) at the start of a line";
+    EXPECT_TRUE(listed.count(name)) << "test suite " << name << " is not run by ctest: write TEST("
+                                    << name << ", ...) at the start of a line";
   }
 }
 

@@ -189,7 +189,8 @@ BlockGraph build(const QuantSim& sim, const Block& b, const Quantizers& q, Block
         copy.attrs["clip_max"] = clip->second.second;
       }
     }
-    for (int& out : copy.outputs) out = map[out] = g.add_value(src.values[static_cast<size_t>(out)].name);
+    for (int& out : copy.outputs)
+      out = map[out] = g.add_value(src.values[static_cast<size_t>(out)].name);
     g.add_node(copy);
   }
   g.outputs = {map.at(b.output)};
@@ -206,7 +207,8 @@ std::vector<Block> find_blocks(const QuantSim& sim) {
   std::vector<int> last_use(g.values.size(), -1);
   for (size_t i = 0; i < g.nodes.size(); ++i)
     for (int in : g.nodes[i].inputs)
-      if (in >= 0 && !constant[static_cast<size_t>(in)]) last_use[static_cast<size_t>(in)] = static_cast<int>(i);
+      if (in >= 0 && !constant[static_cast<size_t>(in)])
+        last_use[static_cast<size_t>(in)] = static_cast<int>(i);
   for (int out : g.outputs) last_use[static_cast<size_t>(out)] = static_cast<int>(g.nodes.size());
   MPQ_CHECK(g.inputs.size() == 1, ErrorCode::kInvalidArgument,
             "block reconstruction needs a model with one input, {} has {}", g.source,
@@ -241,8 +243,8 @@ std::vector<Block> find_blocks(const QuantSim& sim) {
     current = Block{};
     current.input = *live.begin();
   }
-  MPQ_CHECK(current.nodes.empty(), ErrorCode::kInternal,
-            "{}: nodes after the model's last output", g.source);
+  MPQ_CHECK(current.nodes.empty(), ErrorCode::kInternal, "{}: nodes after the model's last output",
+            g.source);
   if (!blocks.empty() && blocks.back().layers.empty() && blocks.size() > 1) blocks.pop_back();
   for (Block& b : blocks) {
     if (b.layers.empty()) continue;

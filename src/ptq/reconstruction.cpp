@@ -64,7 +64,10 @@ class Engine {
  public:
   Engine(QuantSim& sim, const ReconstructionOptions& options, const SoftRoundingFactory& make,
          const std::string& method)
-      : sim_(sim), options_(options), make_(make), method_(method),
+      : sim_(sim),
+        options_(options),
+        make_(make),
+        method_(method),
         gen_(at::make_generator<at::CPUGeneratorImpl>(0)) {}
 
   // Optimises the unit's rounding (and steps), keeps nearest if that ends worse.
@@ -79,7 +82,8 @@ class Engine {
     if (u.next.defined()) {
       report.nearest_loss = report.loss = unit_loss(u.next, u.yf);
     } else {
-      u.next = run_chunks(build_block(sim_, u.unit, BlockMode::kHard, 0).graph, u.xq, options_.chunk);
+      u.next =
+          run_chunks(build_block(sim_, u.unit, BlockMode::kHard, 0).graph, u.xq, options_.chunk);
       report.nearest_loss = report.loss = unit_loss(u.next, u.yf);
     }
     if (!learned.empty() && options_.iters > 0) {
@@ -94,13 +98,15 @@ class Engine {
                            sim_.layers()[l].encoding};
       train(u, learned, position, report.nearest_loss);
       report.iters = options_.iters;
-      u.next = run_chunks(build_block(sim_, u.unit, BlockMode::kHard, 0).graph, u.xq, options_.chunk);
+      u.next =
+          run_chunks(build_block(sim_, u.unit, BlockMode::kHard, 0).graph, u.xq, options_.chunk);
       report.loss = unit_loss(u.next, u.yf);
       if (report.loss > report.nearest_loss) {
         if (options_.progress)
-          log_line(fmt::format("{} {}: worse than nearest rounding on the calibration set; "
-                               "keeping nearest",
-                               method_, u.unit.name));
+          log_line(
+              fmt::format("{} {}: worse than nearest rounding on the calibration set; "
+                          "keeping nearest",
+                          method_, u.unit.name));
         for (size_t j = 0; j < learned.size(); ++j)
           sim_.set_weight_integers(learned[j], nearest_ints[j]);
         for (auto& [l, saved] : calibrated) {
@@ -187,8 +193,10 @@ class Engine {
       sim_.graph().initializer(layer.input_scale) = s;
       quant::IntRange r = quant::activation_range(layer.a_bits);
       layer.encoding.scale = s.item<double>();
-      layer.encoding.min = layer.encoding.scale * static_cast<double>(r.qmin - layer.encoding.zero_point);
-      layer.encoding.max = layer.encoding.scale * static_cast<double>(r.qmax - layer.encoding.zero_point);
+      layer.encoding.min =
+          layer.encoding.scale * static_cast<double>(r.qmin - layer.encoding.zero_point);
+      layer.encoding.max =
+          layer.encoding.scale * static_cast<double>(r.qmax - layer.encoding.zero_point);
     }
   }
 
@@ -245,7 +253,8 @@ void run_layers(Engine& engine, QuantSim& sim, const data::Loader& calib, Roundi
       c10::InferenceMode guard;
       ir::Graph frozen = sim.frozen();
       exec::Executor qe(frozen), fe(sim.float_graph());
-      qe.set_hook({unit.input}, [&](int, const at::Tensor& t) { xs.push_back(t.contiguous().clone()); });
+      qe.set_hook({unit.input},
+                  [&](int, const at::Tensor& t) { xs.push_back(t.contiguous().clone()); });
       fe.set_hook({f_out}, [&](int, const at::Tensor& t) { ys.push_back(t.contiguous().clone()); });
       for (int64_t b = 0; b < calib.batches(); ++b) {
         data::Batch batch = calib.batch(b);
@@ -294,9 +303,9 @@ RoundingReport reconstruct(QuantSim& sim, const data::Loader& calib,
   return report;
 }
 
-RoundingReport reconstruct(QuantSim& sim, const data::Loader& calib,
-                           const RoundingOptions& options, ReconstructionOptions r,
-                           const SoftRoundingFactory& make, const std::string& method) {
+RoundingReport reconstruct(QuantSim& sim, const data::Loader& calib, const RoundingOptions& options,
+                           ReconstructionOptions r, const SoftRoundingFactory& make,
+                           const std::string& method) {
   if (options.iters > 0) r.iters = options.iters;
   r.progress = options.progress;
   r.granularity = options.granularity;

@@ -186,10 +186,10 @@ class TrainFakeQuantize : public torch::autograd::Function<TrainFakeQuantize> {
     if (ctx->needs_input_grad(1)) {
       double factor = 1.0 / std::sqrt(static_cast<double>(x.numel()) *
                                       static_cast<double>(std::max<int64_t>(qmax, 1)));
-      dscale = at::full(ctx->saved_data["scale_sizes"].toIntVector(), dscale_sum * factor,
-                        x.options());
+      dscale =
+          at::full(ctx->saved_data["scale_sizes"].toIntVector(), dscale_sum * factor, x.options());
     }
-    return {dx,          dscale,      at::Tensor(), at::Tensor(),
+    return {dx,           dscale,       at::Tensor(), at::Tensor(),
             at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };

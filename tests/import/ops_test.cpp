@@ -73,8 +73,8 @@ TEST(Ops, PadConstantWithPadsAsInput) {
 // gradient's layout (channels-last stays channels-last for the convolution before it).
 TEST(Ops, PadBackwardIsTheInnerSliceInTheGradientsLayout) {
   test::GraphBuilder b({-1, 3, 5, 6});
-  ir::Graph g = b.finish(b.op("Pad", {b.g.inputs[0], b.constant("p", at::tensor(
-                                                         {0, 0, 1, 0, 0, 0, 2, 1}, at::kLong))}));
+  ir::Graph g = b.finish(b.op(
+      "Pad", {b.g.inputs[0], b.constant("p", at::tensor({0, 0, 1, 0, 0, 0, 2, 1}, at::kLong))}));
   exec::Executor e(g);  // channels-last images
   at::Tensor x =
       at::randn({2, 3, 5, 6}).contiguous(at::MemoryFormat::ChannelsLast).requires_grad_(true);

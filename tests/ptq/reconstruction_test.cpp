@@ -1,10 +1,9 @@
 // Block-wise reconstruction on a tiny residual net: the blocks found, and attention / adaround
 // with learned activation steps and QDrop beating nearest on held-out inputs, on the grid.
-#include "mpq/ptq/blocks.h"
-
 #include <c10/core/InferenceMode.h>
 
 #include "mpq/exec/executor.h"
+#include "mpq/ptq/blocks.h"
 #include "mpq/ptq/quantize.h"
 #include "mpq/ptq/rounding.h"
 #include "test_util.h"
@@ -69,10 +68,10 @@ TEST(Blocks, PlainStacksAreCutIntoBoundedBlocks) {
              name + ".relu");
     in = 8;
   }
-  int flat = b.op("Flatten", {b.op("GlobalAveragePool", {x}, {}, "pool")},
-                  {{"axis", int64_t{1}}}, "flatten");
-  ir::Graph g = b.finish(b.op("Gemm", {flat, b.constant("fc.w", at::randn({5, 8}))},
-                              {{"transB", int64_t{1}}}, "fc"));
+  int flat = b.op("Flatten", {b.op("GlobalAveragePool", {x}, {}, "pool")}, {{"axis", int64_t{1}}},
+                  "flatten");
+  ir::Graph g = b.finish(
+      b.op("Gemm", {flat, b.constant("fc.w", at::randn({5, 8}))}, {{"transB", int64_t{1}}}, "fc"));
   quant::QuantSim sim(g, allocation::uniform_plan(exec::quantizable_layers(g), 4, 4, 0));
   std::vector<Block> blocks = find_blocks(sim);
   ASSERT_EQ(blocks.size(), 3u);
@@ -81,8 +80,9 @@ TEST(Blocks, PlainStacksAreCutIntoBoundedBlocks) {
   EXPECT_EQ(names(sim, blocks[2]), (std::vector<std::string>{"conv6", "fc"}));
   // Each block starts where the previous one ends, after a ReLU.
   EXPECT_EQ(blocks[1].input, blocks[0].output);
-  EXPECT_EQ(sim.graph().nodes[static_cast<size_t>(
-                                  sim.graph().values[static_cast<size_t>(blocks[0].output)].producer)]
+  EXPECT_EQ(sim.graph()
+                .nodes[static_cast<size_t>(
+                    sim.graph().values[static_cast<size_t>(blocks[0].output)].producer)]
                 .op,
             "Relu");
 }
@@ -149,8 +149,8 @@ TEST(Reconstruction, ReportsEveryUnitAndNeverEndsWorseThanNearest) {
     RoundingReport r = make_rounding("attention")->apply(sim, calib, o);
     EXPECT_EQ(r.method, "attention");
     EXPECT_EQ(r.granularity, granularity);
-    size_t expected = std::string(granularity) == "block" ? find_blocks(sim).size()
-                                                          : sim.layers().size();
+    size_t expected =
+        std::string(granularity) == "block" ? find_blocks(sim).size() : sim.layers().size();
     ASSERT_EQ(r.units.size(), expected) << granularity;
     size_t layers = 0;
     for (const UnitReport& u : r.units) {
@@ -186,9 +186,9 @@ TEST(Quantize, CalibratesRoundsAndReportsInOneCall) {
   for (size_t i = 0; i < q.sim.layers().size(); ++i) {
     const quant::QuantLayer& l = q.sim.layers()[i];
     EXPECT_GT(l.encoding.scale, 0) << l.info.name;
-    EXPECT_TRUE(at::equal(q.sim.graph().initializer(l.weight),
-                          quant::dequantize_weight(q.sim.weight_integers(i), q.sim.weight_scale(i),
-                                                   l.axis)));
+    EXPECT_TRUE(at::equal(
+        q.sim.graph().initializer(l.weight),
+        quant::dequantize_weight(q.sim.weight_integers(i), q.sim.weight_scale(i), l.axis)));
   }
   EXPECT_EQ(to_json(q)["rounding"]["units"].size(), q.rounding.units.size());
   o.rounding = "no-such-method";

@@ -68,8 +68,8 @@ TEST(TrainFakeQuantize, MatchesAtenLearnableFakeQuantizeInBothLayouts) {
   at::Tensor xr = x.clone().requires_grad_(true);
   at::Tensor sr = at::full({1}, 0.05f).requires_grad_(true);
   double factor = 1.0 / std::sqrt(static_cast<double>(x.numel()) * 15.0);
-  at::Tensor yr = at::_fake_quantize_learnable_per_tensor_affine(
-      xr, sr, at::full({1}, 3.0f), 0, 15, factor);
+  at::Tensor yr =
+      at::_fake_quantize_learnable_per_tensor_affine(xr, sr, at::full({1}, 3.0f), 0, 15, factor);
   (yr * g).sum().backward();
   for (bool cl : {false, true}) {
     Quantizer q = quantizer(0);
@@ -98,8 +98,8 @@ TEST(TrainFakeQuantize, QdropKeepsElementsInFloatWithTheAskedProbability) {
   at::Tensor xr = x.clone().requires_grad_(true);
   at::Tensor sr = at::full({1}, 0.05f).requires_grad_(true);
   double factor = 1.0 / std::sqrt(static_cast<double>(x.numel()) * 15.0);
-  at::Tensor yr = at::_fake_quantize_learnable_per_tensor_affine(
-      xr, sr, at::full({1}, 3.0f), 0, 15, factor);
+  at::Tensor yr =
+      at::_fake_quantize_learnable_per_tensor_affine(xr, sr, at::full({1}, 3.0f), 0, 15, factor);
   (yr * g * kept_a.logical_not()).sum().backward();
   EXPECT_NEAR(a.dscale.item<double>(), sr.grad().item<double>(),
               1e-4 * std::abs(sr.grad().item<double>()));
@@ -126,8 +126,8 @@ TEST(TrainFakeQuantize, AFoldedClipEqualsTheClipNode) {
         << "drop " << drop;
     // Inference applies the clip too.
     at::NoGradGuard no_grad;
-    EXPECT_TRUE(at::allclose(Executor(node.graph).forward(x), Executor(folded.graph).forward(x),
-                             0, 1e-6));
+    EXPECT_TRUE(
+        at::allclose(Executor(node.graph).forward(x), Executor(folded.graph).forward(x), 0, 1e-6));
   }
 }
 

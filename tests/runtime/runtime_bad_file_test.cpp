@@ -13,8 +13,8 @@
 #include "fuzz/fuzz_util.h"
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
-#include "mpq/quant/quant_sim.h"
 #include "mpq/ptq/rounding.h"
+#include "mpq/quant/quant_sim.h"
 #include "mpq/runtime/runtime.h"
 #include "test_util.h"
 

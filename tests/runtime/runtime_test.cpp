@@ -13,8 +13,8 @@
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
 #include "mpq/ir/passes.h"
-#include "mpq/quant/quant_sim.h"
 #include "mpq/ptq/rounding.h"
+#include "mpq/quant/quant_sim.h"
 #include "test_util.h"
 
 namespace mpq {

@@ -35,8 +35,8 @@
 #include "mpq/export/packed.h"
 #include "mpq/export/quantized.h"
 #include "mpq/pipeline/compress_state.h"
-#include "mpq/quant/observer.h"
 #include "mpq/ptq/rounding.h"
+#include "mpq/quant/observer.h"
 #include "report.h"
 
 namespace mpq::cli {

@@ -17,9 +17,9 @@ namespace mpq::ptq {
 
 struct QuantizeOptions {
   quant::CalibrationOptions calibration;  // activation ranges and weight scales
-  std::string rounding = "nearest";       // a registered Rounding (nearest, adaround, attention, ...)
-  RoundingOptions round;                  // its iterations, granularity, QDrop
-  std::string plan_source = "bit plan";   // how errors about the plan name it
+  std::string rounding = "nearest";  // a registered Rounding (nearest, adaround, attention, ...)
+  RoundingOptions round;             // its iterations, granularity, QDrop
+  std::string plan_source = "bit plan";  // how errors about the plan name it
 };
 
 struct QuantizedModel {

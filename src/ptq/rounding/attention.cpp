@@ -74,7 +74,8 @@ class Attention : public Rounding {
     r.lr = 5e-3;
     bool stochastic = stochastic_;
     return reconstruct(
-        sim, calib, options, r, [stochastic] { return std::make_unique<AttentionVariable>(stochastic); },
+        sim, calib, options, r,
+        [stochastic] { return std::make_unique<AttentionVariable>(stochastic); },
         stochastic ? "attention-stochastic" : "attention");
   }
 

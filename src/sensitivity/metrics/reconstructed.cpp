@@ -19,8 +19,8 @@
 
 #include "mpq/core/progress.h"
 #include "mpq/exec/executor.h"
-#include "mpq/quant/quant_sim.h"
 #include "mpq/ptq/rounding.h"
+#include "mpq/quant/quant_sim.h"
 #include "mpq/sensitivity/metric.h"
 
 namespace mpq::sensitivity {
