@@ -79,13 +79,8 @@ class Engine {
     std::vector<size_t> learned;
     for (size_t l : u.unit.layers)
       if (sim_.layers()[l].quantizes_weight()) learned.push_back(l);
-    if (u.next.defined()) {
-      report.nearest_loss = report.loss = unit_loss(u.next, u.yf);
-    } else {
-      u.next =
-          run_chunks(build_block(sim_, u.unit, BlockMode::kHard, 0).graph, u.xq, options_.chunk);
-      report.nearest_loss = report.loss = unit_loss(u.next, u.yf);
-    }
+    if (!u.next.defined()) u.next = hard_output(u);
+    report.nearest_loss = report.loss = unit_loss(u.next, u.yf);
     if (!learned.empty() && options_.iters > 0) {
       u.next = at::Tensor();  // recomputed after training; memory for the training meanwhile
       // What the unit is now (nearest rounding, calibrated steps), to go back to.
@@ -98,8 +93,7 @@ class Engine {
                            sim_.layers()[l].encoding};
       train(u, learned, position, report.nearest_loss);
       report.iters = options_.iters;
-      u.next =
-          run_chunks(build_block(sim_, u.unit, BlockMode::kHard, 0).graph, u.xq, options_.chunk);
+      u.next = hard_output(u);
       report.loss = unit_loss(u.next, u.yf);
       if (report.loss > report.nearest_loss) {
         if (options_.progress)
@@ -113,8 +107,7 @@ class Engine {
           sim_.graph().initializer(sim_.layers()[l].input_scale) = saved.first;
           sim_.layers()[l].encoding = saved.second;
         }
-        u.next =
-            run_chunks(build_block(sim_, u.unit, BlockMode::kHard, 0).graph, u.xq, options_.chunk);
+        u.next = hard_output(u);
         report.loss = unit_loss(u.next, u.yf);
         report.kept_nearest = true;
       }
@@ -129,6 +122,11 @@ class Engine {
   }
 
  private:
+  // The unit as the simulation now has it, run on its quantized-model input.
+  at::Tensor hard_output(const UnitRun& u) const {
+    return run_chunks(build_block(sim_, u.unit, BlockMode::kHard, 0).graph, u.xq, options_.chunk);
+  }
+
   // Adam on the soft rounding of `learned` and the unit's activation steps; the hard integers
   // and the learned steps go into the simulation.
   void train(const UnitRun& u, const std::vector<size_t>& learned, const std::string& position,
