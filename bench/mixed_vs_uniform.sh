@@ -14,14 +14,15 @@
 # (a) the best uniform plan that fits the budget and (b) the cheapest uniform plan above it.
 # Every step writes its files under OUT (default bench_out/mixed_vs_uniform/MODEL) and is skipped
 # when they exist, so an interrupted run goes on where it stopped. ITERS=N overrides the PTQ's
-# iterations per block (default: compress's).
+# iterations per block (default: compress's). MPQ=PATH runs another binary than ./build/mpq (a
+# copy, so that rebuilding during a long run does not change it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model_key=${1:?usage: bench/mixed_vs_uniform.sh resnet20|resnet56|mobilenetv2 [METHODS]}
 methods=${2:-"bn_scale hessian_trace imprint coding_length ssps random:0 random:1 random:2"}
 data=${MPQ_DATA:-../shared/data}
 out=${OUT:-bench_out/mixed_vs_uniform/$model_key}
-mpq=./build/mpq
+mpq=${MPQ:-./build/mpq}
 [ -x "$mpq" ] || { echo "bench: build first (./scripts/test.sh or ninja -C build)" >&2; exit 1; }
 c=$data/cifar10
 i=$data/imagenet

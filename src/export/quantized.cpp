@@ -78,7 +78,7 @@ QuantizedModel export_quantized(const quant::QuantSim& sim) {
                               {q_value, s_value, z_value}, {fq_out});
       dq.attrs["axis"] = static_cast<int64_t>(l.axis);
       added.push_back(std::move(dq));
-      quant::IntRange r = quant::weight_range(l.w_bits);
+      quant::IntRange r = l.weight_range();
       json channels = json::array();
       auto s = scale.accessor<float, 1>();
       for (int64_t c = 0; c < scale.numel(); ++c)

@@ -29,7 +29,13 @@ std::string config_difference(const nlohmann::json& saved, const nlohmann::json&
   for (const auto& [key, value] : current.items()) {
     auto it = saved.find(key);
     if (it == saved.end()) return fmt::format("{} = (not set), this run has {}", key, value.dump());
-    if (*it != value) return fmt::format("{} = {}, this run has {}", key, it->dump(), value.dump());
+    if (*it == value) continue;
+    if (it->is_object() && value.is_object()) {  // name the option inside, e.g. "quant.iters"
+      std::string inner = config_difference(*it, value);
+      if (!inner.empty()) return key + "." + inner;
+      return fmt::format("{} = (more options), this run has {}", key, value.dump());
+    }
+    return fmt::format("{} = {}, this run has {}", key, it->dump(), value.dump());
   }
   return "";
 }

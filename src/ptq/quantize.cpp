@@ -12,7 +12,8 @@ QuantizedModel quantize(const ir::Graph& model, const allocation::BitPlan& plan,
   auto rounder = make_rounding(options.rounding);
   quant::make_observer(options.calibration.observer);
   auto start = std::chrono::steady_clock::now();
-  QuantizedModel q{quant::QuantSim(model, plan, options.plan_source), {}, 0, 0, 0};
+  QuantizedModel q{
+      quant::QuantSim(model, plan, options.plan_source, options.weight_grid), {}, 0, 0, 0};
   q.sim.calibrate(calib, options.calibration);
   q.calibration_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -140,7 +140,7 @@ class Engine {
           quant::along(sim_.weight_scale(l).clone(), layer.axis, sim_.float_weight(l).dim());
       rounding.push_back(make_());
       v.push_back(rounding.back()
-                      ->init(sim_.float_weight(l) / s, quant::weight_range(layer.w_bits))
+                      ->init(sim_.float_weight(l) / s, layer.weight_range())
                       .detach()
                       .requires_grad_(true));
       scale.push_back(s);

@@ -28,8 +28,8 @@ ir::Node fake_quantize(const std::string& name, std::vector<int> inputs, int out
 }  // namespace
 
 QuantSim::QuantSim(const ir::Graph& model, const allocation::BitPlan& plan,
-                   const std::string& plan_source)
-    : float_(model), plan_(plan) {
+                   const std::string& plan_source, WeightGrid grid)
+    : float_(model), plan_(plan), grid_(grid) {
   ir::fold_batch_norm(float_);
   std::vector<ir::LayerInfo> infos = exec::quantizable_layers(float_);
   MPQ_CHECK(!infos.empty(), ErrorCode::kUnsupported,
@@ -45,6 +45,7 @@ QuantSim::QuantSim(const ir::Graph& model, const allocation::BitPlan& plan,
     q.info = info;
     q.w_bits = bits.w_bits;
     q.a_bits = bits.a_bits;
+    q.w_grid = grid;
     q.axis = weight_axis(node.op, node.attr_int("transB", 0) != 0);
     q.weight = node.inputs[1];
     q.input = node.inputs[0];
@@ -60,7 +61,7 @@ QuantSim::QuantSim(const ir::Graph& model, const allocation::BitPlan& plan,
       int out = graph_.add_value(info.name + ".weight_fq");
       added.push_back(fake_quantize(info.name + ".weight_quant",
                                     {q.weight, q.weight_scale, q.weight_zero}, out,
-                                    weight_range(q.w_bits), q.axis));
+                                    q.weight_range(), q.axis));
       node.inputs[1] = out;
     }
     if (q.quantizes_input()) {
@@ -131,7 +132,7 @@ void QuantSim::calibrate(const CalibrationStats& stats, const CalibrationOptions
     graph_.initializer(l.weight) = float_weights_[i];
     if (l.quantizes_weight())
       graph_.initializer(l.weight_scale) =
-          weight_scales(float_weights_[i], l.axis, l.w_bits, options.weight_mse);
+          weight_scales(float_weights_[i], l.axis, l.w_bits, l.w_grid, options.weight_mse);
   }
 }
 
@@ -141,14 +142,14 @@ void QuantSim::calibrate(const data::Loader& calib, const CalibrationOptions& op
 
 at::Tensor QuantSim::nearest_integers(size_t i) const {
   const QuantLayer& l = layers_.at(i);
-  return quantize_weight(float_weights_[i], weight_scale(i), l.axis, l.w_bits);
+  return quantize_weight(float_weights_[i], weight_scale(i), l.axis, l.weight_range());
 }
 
 void QuantSim::set_weight_integers(size_t i, const at::Tensor& q) {
   QuantLayer& l = layers_.at(i);
   MPQ_CHECK(l.quantizes_weight(), ErrorCode::kInternal, "layer '{}' keeps float weights",
             l.info.name);
-  IntRange r = weight_range(l.w_bits);
+  IntRange r = l.weight_range();
   MPQ_CHECK(q.sizes() == float_weights_[i].sizes() && q.min().item<int64_t>() >= r.qmin &&
                 q.max().item<int64_t>() <= r.qmax,
             ErrorCode::kInternal, "layer '{}': integer weights off the {}-bit grid", l.info.name,
@@ -160,7 +161,7 @@ void QuantSim::set_weight_integers(size_t i, const at::Tensor& q) {
 
 at::Tensor QuantSim::weight_integers(size_t i) const {
   const QuantLayer& l = layers_.at(i);
-  return quantize_weight(graph_.initializer(l.weight), weight_scale(i), l.axis, l.w_bits);
+  return quantize_weight(graph_.initializer(l.weight), weight_scale(i), l.axis, l.weight_range());
 }
 
 ir::Graph QuantSim::frozen() const {

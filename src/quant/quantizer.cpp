@@ -12,15 +12,13 @@ at::Tensor along(const at::Tensor& scale, int64_t axis, int64_t dim) {
   return scale.reshape(shape);
 }
 
-namespace {
+const char* name(WeightGrid grid) { return grid == WeightGrid::kFull ? "full" : "restricted"; }
 
-}  // namespace
-
-IntRange weight_range(int bits) {
+IntRange weight_range(int bits, WeightGrid grid) {
   MPQ_CHECK(bits >= 2 && bits <= 8, ErrorCode::kInvalidArgument,
             "weight width {}: quantized widths are 2..8", bits);
   int64_t q = (int64_t{1} << (bits - 1)) - 1;
-  return {-q, q};
+  return {grid == WeightGrid::kFull ? -q - 1 : -q, q};
 }
 
 IntRange activation_range(int bits) {
@@ -52,16 +50,24 @@ int weight_axis(const std::string& op, bool trans_b) {
   return 1;  // MatMul: [K, N]
 }
 
-at::Tensor weight_scales(const at::Tensor& weight, int64_t axis, int bits, bool mse) {
-  double qmax = static_cast<double>(weight_range(bits).qmax);
+at::Tensor weight_scales(const at::Tensor& weight, int64_t axis, int bits, WeightGrid grid,
+                         bool mse) {
+  IntRange r = weight_range(bits, grid);
+  const double qmin = static_cast<double>(r.qmin), qmax = static_cast<double>(r.qmax);
   at::Tensor w = weight.detach().to(at::kFloat).transpose(0, axis).reshape({weight.size(axis), -1});
   at::Tensor maxabs = w.abs().amax(1, /*keepdim=*/true).clamp_min(1e-8);
-  if (!mse) return (maxabs / qmax).reshape({-1});
+  if (!mse)  // the smallest scale that holds the channel: the positive end on qmax, the negative
+             // end on qmin
+    return at::maximum(w.amax(1, /*keepdim=*/true) / qmax, w.amin(1, /*keepdim=*/true) / qmin)
+        .clamp_min(1e-8 / qmax)
+        .reshape({-1});
+  // α·max|w|/qmax for both grids: the full grid's candidates are then the restricted grid's
+  // with one more level each, never worse, and include (to 1 %) the scale that holds the channel.
   at::Tensor best_scale = maxabs / qmax;
   at::Tensor best_err = at::full({w.size(0), 1}, INFINITY, w.options());
   for (int step = 100; step >= 10; --step) {
     at::Tensor s = maxabs * (step / 100.0 / qmax);
-    at::Tensor q = (w * s.reciprocal()).round_().clamp_(-qmax, qmax);
+    at::Tensor q = (w * s.reciprocal()).round_().clamp_(qmin, qmax);
     at::Tensor err = (q.mul_(s).sub_(w)).abs_().pow_(2.4).sum(1, /*keepdim=*/true);
     at::Tensor better = err < best_err;
     best_err = at::where(better, err, best_err);
@@ -71,8 +77,7 @@ at::Tensor weight_scales(const at::Tensor& weight, int64_t axis, int bits, bool 
 }
 
 at::Tensor quantize_weight(const at::Tensor& weight, const at::Tensor& scale, int64_t axis,
-                           int bits) {
-  IntRange r = weight_range(bits);
+                           IntRange r) {
   at::Tensor inv = along(scale.to(at::kFloat).reciprocal(), axis, weight.dim());
   return (weight.detach().to(at::kFloat) * inv).round_().clamp_(r.qmin, r.qmax).to(at::kChar);
 }

@@ -131,7 +131,7 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
     wide.layers.push_back(
         {layers[l].name, pinned ? opts[0].first : w_max, pinned ? opts[0].second : a_max});
   }
-  quant::QuantSim sim(model, wide, "ssps");
+  quant::QuantSim sim(model, wide, "ssps", options.weight_grid);
   MPQ_CHECK(sim.layers().size() == n, ErrorCode::kInternal, "ssps: {} layers vs {} costed",
             sim.layers().size(), n);
   quant::CalibrationStats stats = sim.collect(data, options.progress);
@@ -179,9 +179,11 @@ SspsResult ssps(const ir::Graph& model, const data::Loader& data, const CostMode
       std::vector<at::Tensor> s;
       std::vector<int64_t> qmin, qmax;
       for (int b : options.w_candidates) {
-        s.push_back(quant::weight_scales(sim.float_weight(l), q.axis, b, true));
-        qmin.push_back(quant::weight_range(b).qmin);
-        qmax.push_back(quant::weight_range(b).qmax);
+        quant::IntRange r = quant::weight_range(b, options.weight_grid);
+        s.push_back(
+            quant::weight_scales(sim.float_weight(l), q.axis, b, options.weight_grid, true));
+        qmin.push_back(r.qmin);
+        qmax.push_back(r.qmax);
       }
       at::Tensor scales = at::stack(s);
       add(true, options.w_candidates, scales, at::zeros_like(scales), qmin, qmax);

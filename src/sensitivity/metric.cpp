@@ -148,21 +148,28 @@ LayerWeights folded_weights(const ir::Graph& model) {
   return w;
 }
 
-std::vector<std::vector<double>> weight_errors(const LayerWeights& w,
-                                               const std::vector<int>& bits) {
+std::vector<std::vector<double>> weight_errors(const LayerWeights& w, const std::vector<int>& bits,
+                                               quant::WeightGrid grid) {
   // The same grid as quant::weight_scales(..., mse=false) + quantize_weight, in fewer ATen calls
   // (bn_scale's whole cost is this loop).
   c10::InferenceMode guard;
-  std::vector<double> qmax;
-  for (int b : bits) qmax.push_back(static_cast<double>(quant::weight_range(b).qmax));
-  at::Tensor q = at::tensor(qmax, at::kFloat).view({-1, 1, 1});  // [bits, 1, 1]
+  std::vector<double> lo, hi;
+  for (int b : bits) {
+    quant::IntRange r = quant::weight_range(b, grid);
+    lo.push_back(static_cast<double>(r.qmin));
+    hi.push_back(static_cast<double>(r.qmax));
+  }
+  at::Tensor qmin = at::tensor(lo, at::kFloat).view({-1, 1, 1});  // [bits, 1, 1]
+  at::Tensor qmax = at::tensor(hi, at::kFloat).view({-1, 1, 1});
   std::vector<std::vector<double>> out;
   for (size_t l = 0; l < w.weights.size(); ++l) {
     // All widths at once: [bits, C, K].
     at::Tensor m = w.weights[l].to(at::kFloat).transpose(0, w.axis[l]).reshape(
         {1, w.weights[l].size(w.axis[l]), -1});
-    at::Tensor s = m.abs().amax(2, true).clamp_min(1e-8) / q;
-    at::Tensor err = at::min(at::max((m / s).round_(), -q), q).mul_(s).sub_(m);
+    at::Tensor s =
+        at::maximum(m.amax(2, true).clamp_min(0) / qmax, m.amin(2, true).clamp_max(0) / qmin)
+            .clamp_min(1e-8);
+    at::Tensor err = at::min(at::max((m / s).round_(), qmin), qmax).mul_(s).sub_(m);
     at::Tensor sums = err.square_().sum({1, 2}).to(at::kDouble).contiguous();
     out.emplace_back(sums.data_ptr<double>(), sums.data_ptr<double>() + sums.numel());
   }
@@ -195,7 +202,7 @@ Report importance_report(const LayerWeights& w, std::vector<double> importance,
   Report r;
   r.bits = options.candidates;
   bool per_element = options.per_weight_omega;
-  auto errors = weight_errors(w, r.bits);
+  auto errors = weight_errors(w, r.bits, options.weight_grid);
   for (size_t l = 0; l < w.layers.size(); ++l) {
     r.layers.push_back(w.layers[l].name);
     r.params.push_back(w.layers[l].params);

@@ -65,6 +65,34 @@ TEST(QuantizeCli, WritesEveryOutputAndEvalReadsThemBack) {
   EXPECT_EQ(ij["packed"]["tensors"][1]["bits"], 4);
 }
 
+// --weight-grid reaches the exported encodings: every 4-bit weight channel spans [-8, 7] steps
+// on the full grid and [-7, 7] on the restricted one; the 8-bit first and last layers likewise.
+TEST(QuantizeCli, WeightGridReachesTheEncodings) {
+  ASSERT_TRUE(fashion_installed()) << "install dataset-fashion-mnist (scripts/setup.sh)";
+  auto dir = test::temp_dir("quantize_grid");
+  for (const auto& [grid, lowest] : {std::pair<std::string, int>{"full", 1}, {"restricted", 0}}) {
+    std::string prefix = (dir / grid).string();
+    auto r = mpq("quantize --w-bits 4 --a-bits 8 --calib-count 64 --weight-grid " + grid +
+                 " --json -o " + prefix);
+    ASSERT_EQ(r.status, 0) << r.output;
+    auto encodings = nlohmann::json::parse(read_file(prefix + ".encodings.json", "encodings"));
+    ASSERT_FALSE(encodings["param_encodings"].empty());
+    for (const auto& [name, channels] : encodings["param_encodings"].items()) {
+      for (const auto& c : channels) {
+        int bits = c["bitwidth"].get<int>();
+        double scale = c["scale"].get<double>();
+        double qmax = (1 << (bits - 1)) - 1;
+        EXPECT_NEAR(c["max"].get<double>() / scale, qmax, 1e-4) << grid << " " << name;
+        EXPECT_NEAR(c["min"].get<double>() / scale, -qmax - lowest, 1e-4) << grid << " " << name;
+      }
+    }
+  }
+  auto bad = mpq("quantize --w-bits 4 --a-bits 8 --weight-grid half -o " + (dir / "x").string());
+  EXPECT_NE(bad.status, 0) << bad.output;  // a flag CLI11 rejects: its exit code
+  EXPECT_NE(bad.output.find("--weight-grid: half not in {full,restricted}"), std::string::npos)
+      << bad.output;
+}
+
 class QuantizeErrors : public ::testing::Test {
  protected:
   void SetUp() override {

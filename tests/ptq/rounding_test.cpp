@@ -45,7 +45,8 @@ TEST(LearnedRounding, BeatsNearestOnHeldOutInputsAndEndsOnTheGrid) {
     for (size_t i = 0; i < sim.layers().size(); ++i) {
       const QuantLayer& l = sim.layers()[i];
       at::Tensor q = sim.weight_integers(i);
-      EXPECT_LE(q.abs().max().item<int64_t>(), 3) << method;
+      EXPECT_GE(q.min().item<int64_t>(), l.weight_range().qmin) << method;
+      EXPECT_LE(q.max().item<int64_t>(), 3) << method;
       EXPECT_TRUE(at::equal(sim.graph().initializer(l.weight),
                             dequantize_weight(q, sim.weight_scale(i), l.axis)))
           << method;
@@ -62,7 +63,8 @@ TEST(LearnedRounding, BeatsNearestOnHeldOutInputsAndEndsOnTheGrid) {
 
 // Pull every weight towards a target three grid steps away from where it starts.
 at::Tensor fit_far_target(SoftRounding& r, const at::Tensor& start, const at::Tensor& target) {
-  at::Tensor v = r.init(start, weight_range(4)).detach().requires_grad_(true);
+  at::Tensor v =
+      r.init(start, weight_range(4, WeightGrid::kRestricted)).detach().requires_grad_(true);
   for (int it = 0; it < 600; ++it) {
     at::Tensor loss =
         (r.soft(v, it / 600.0) - target).square().sum() + r.regularizer(v, it / 600.0);

@@ -44,7 +44,7 @@ const ir::Node* node_named(const ir::Graph& g, const std::string& name) {
 
 TEST(QuantSim, InsertsQuantizersPerPlan) {
   ir::Graph g = tiny_cnn();
-  QuantSim sim(g, plan_for(g, 4, 4));
+  QuantSim sim(g, plan_for(g, 4, 4), "plan", WeightGrid::kRestricted);
   int fq = 0;
   for (const ir::Node& n : sim.graph().nodes) fq += n.op == "mpq::FakeQuantize";
   EXPECT_EQ(fq, 6);
@@ -58,6 +58,10 @@ TEST(QuantSim, InsertsQuantizersPerPlan) {
   EXPECT_EQ(a2->attr_int("qmax", 0), 15);
   // First and last layers pinned at 8 bits.
   EXPECT_EQ(node_named(sim.graph(), "conv1.weight_quant")->attr_int("qmax", 0), 127);
+  // The full grid adds the one negative level.
+  QuantSim full(g, plan_for(g, 4, 4), "plan", WeightGrid::kFull);
+  EXPECT_EQ(node_named(full.graph(), "conv2.weight_quant")->attr_int("qmin", 0), -8);
+  EXPECT_EQ(node_named(full.graph(), "conv2.weight_quant")->attr_int("qmax", 0), 7);
   EXPECT_EQ(node_named(sim.graph(), "fc.input_quant")->attr_int("qmax", 0), 255);
 
   // 32/16 bits: that side stays float.
@@ -97,24 +101,57 @@ TEST(QuantSim, NearestRoundingPutsWeightsOnTheGrid) {
   ir::Graph g = tiny_cnn();
   auto ds = test::TensorDataset::random(32, 3, 8, 8, 4);
   data::Loader loader = test::loader_for(ds);
-  for (int bits : {2, 3, 5, 8}) {
-    QuantSim sim(g, plan_for(g, bits, 8, 0));
-    sim.calibrate(loader, CalibrationOptions{"mse", {}, true, false});
-    ptq::make_rounding("nearest")->apply(sim, loader, {});
-    for (size_t i = 0; i < sim.layers().size(); ++i) {
-      const QuantLayer& l = sim.layers()[i];
-      at::Tensor q = sim.weight_integers(i);
-      IntRange r = weight_range(bits);
-      EXPECT_GE(q.min().item<int64_t>(), r.qmin);
-      EXPECT_LE(q.max().item<int64_t>(), r.qmax);
-      at::Tensor w = sim.graph().initializer(l.weight);
-      EXPECT_TRUE(at::equal(w, dequantize_weight(q, sim.weight_scale(i), l.axis)));
-      // Each output channel takes at most 2^b - 1 distinct values.
-      at::Tensor per_channel = w.transpose(0, l.axis).reshape({w.size(l.axis), -1});
-      for (int64_t c = 0; c < per_channel.size(0); ++c)
-        EXPECT_LE(std::get<0>(at::_unique(per_channel[c])).numel(), (1 << bits) - 1);
-      EXPECT_GT(l.weight_mse, 0);
+  for (WeightGrid grid : {WeightGrid::kRestricted, WeightGrid::kFull})
+    for (int bits : {2, 3, 5, 8}) {
+      SCOPED_TRACE(std::string(name(grid)) + " grid, " + std::to_string(bits) + " bits");
+      QuantSim sim(g, plan_for(g, bits, 8, 0), "plan", grid);
+      sim.calibrate(loader, CalibrationOptions{"mse", {}, true, false});
+      ptq::make_rounding("nearest")->apply(sim, loader, {});
+      for (size_t i = 0; i < sim.layers().size(); ++i) {
+        const QuantLayer& l = sim.layers()[i];
+        at::Tensor q = sim.weight_integers(i);
+        IntRange r = weight_range(bits, grid);
+        EXPECT_EQ(r.qmax, (1 << (bits - 1)) - 1);
+        EXPECT_EQ(r.qmin, grid == WeightGrid::kFull ? -(1 << (bits - 1)) : -r.qmax);
+        EXPECT_GE(q.min().item<int64_t>(), r.qmin);
+        EXPECT_LE(q.max().item<int64_t>(), r.qmax);
+        at::Tensor w = sim.graph().initializer(l.weight);
+        EXPECT_TRUE(at::equal(w, dequantize_weight(q, sim.weight_scale(i), l.axis)));
+        // Each output channel takes at most as many distinct values as the grid has levels.
+        at::Tensor per_channel = w.transpose(0, l.axis).reshape({w.size(l.axis), -1});
+        for (int64_t c = 0; c < per_channel.size(0); ++c)
+          EXPECT_LE(std::get<0>(at::_unique(per_channel[c])).numel(), r.qmax - r.qmin + 1);
+        EXPECT_GT(l.weight_mse, 0);
+      }
     }
+}
+
+// The full grid's extra level: a channel whose negative end is the longer one is scaled so that
+// end lands on -2^(b-1), and its error is never larger than on the restricted grid.
+TEST(WeightScales, FullGridUsesTheExtraNegativeLevel) {
+  at::manual_seed(3);
+  at::Tensor w = at::randn({8, 4, 3, 3});
+  w.select(0, 0).view(-1)[0] = -4.0;  // channel 0: the negative end is the longer one
+  w.select(0, 0).view(-1)[1] = 1.0;
+  for (int bits : {2, 3, 4, 8}) {
+    SCOPED_TRACE(bits);
+    IntRange full = weight_range(bits, WeightGrid::kFull);
+    at::Tensor s = weight_scales(w, 0, bits, WeightGrid::kFull, /*mse=*/false);
+    at::Tensor q = quantize_weight(w, s, 0, full);
+    EXPECT_EQ(q[0].min().item<int64_t>(), full.qmin);  // -4 lands on the extra level
+    auto err = [&](WeightGrid grid, bool mse) {
+      at::Tensor sc = weight_scales(w, 0, bits, grid, mse);
+      at::Tensor d = dequantize_weight(quantize_weight(w, sc, 0, weight_range(bits, grid)), sc, 0);
+      return (d - w).abs().pow(2.4).sum({1, 2, 3});
+    };
+    // Max scaling: the negative-tailed channel gets a finer step on the full grid.
+    EXPECT_LT(err(WeightGrid::kFull, false)[0].item<double>(),
+              err(WeightGrid::kRestricted, false)[0].item<double>());
+    // MSE clipping over the same scales: the full grid is never worse in any channel (it holds
+    // every restricted grid point at each scale).
+    EXPECT_TRUE((err(WeightGrid::kFull, true) <= err(WeightGrid::kRestricted, true) * 1.0001)
+                    .all()
+                    .item<bool>());
   }
 }
 
@@ -126,7 +163,7 @@ TEST(QuantSim, MatchesAHandWrittenFakeQuantConv) {
   ir::Graph g = b.finish(c);
   auto ds = test::TensorDataset::random(16, 2, 5, 5, 3);
   data::Loader loader = test::loader_for(ds);
-  QuantSim sim(g, plan_for(g, 3, 4, 0));
+  QuantSim sim(g, plan_for(g, 3, 4, 0), "plan", WeightGrid::kRestricted);
   sim.calibrate(loader, CalibrationOptions{"minmax", {}, false, false});
   ptq::make_rounding("nearest")->apply(sim, loader, {});
 
@@ -185,17 +222,17 @@ TEST(WeightScales, OptimalClippingNeverWorseThanMax) {
   w[0][0][0][0] = 8.0;  // an outlier channel
   for (int bits = 2; bits <= 8; ++bits) {
     auto err = [&](const at::Tensor& s) {
-      at::Tensor q = quantize_weight(w, s, 0, bits);
+      at::Tensor q = quantize_weight(w, s, 0, weight_range(bits, WeightGrid::kRestricted));
       return (dequantize_weight(q, s, 0) - w).abs().pow(2.4).sum({1, 2, 3});  // the criterion
     };
-    at::Tensor e_mse = err(weight_scales(w, 0, bits, true));
-    at::Tensor e_max = err(weight_scales(w, 0, bits, false));
+    at::Tensor e_mse = err(weight_scales(w, 0, bits, WeightGrid::kRestricted, true));
+    at::Tensor e_max = err(weight_scales(w, 0, bits, WeightGrid::kRestricted, false));
     EXPECT_TRUE((e_mse <= e_max + 1e-6).all().item<bool>()) << bits;
     if (bits == 2) EXPECT_LT(e_mse.sum().item<double>(), e_max.sum().item<double>());
   }
   // Gemm with transB = 0 quantizes along axis 1.
   at::Tensor fc = at::randn({8, 5});
-  EXPECT_EQ(weight_scales(fc, 1, 4, true).numel(), 5);
+  EXPECT_EQ(weight_scales(fc, 1, 4, WeightGrid::kFull, true).numel(), 5);
 }
 
 }  // namespace

@@ -56,7 +56,7 @@ TEST(BnScale, ReadsGammaAndOmegaFallsWithWidth) {
   for (const auto& row : r.omega)
     for (size_t k = 1; k < row.size(); ++k) EXPECT_LT(row[k], row[k - 1]);
   // Ω = S·‖ΔW‖², the layer's total error (DESIGN §4); --omega per-weight divides by n.
-  auto errors = weight_errors(folded_weights(g), r.bits);
+  auto errors = weight_errors(folded_weights(g), r.bits, quiet().weight_grid);
   Options per_weight = quiet();
   per_weight.per_weight_omega = true;
   Report p = compute("bn_scale", {g, nullptr, per_weight});

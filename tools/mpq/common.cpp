@@ -18,23 +18,6 @@ extern "C" const char mpq_embedded_model[];
 extern "C" const char mpq_embedded_model_end[];
 
 namespace mpq::cli {
-namespace {
-
-std::vector<double> parse_list(const std::string& text, const std::string& key) {
-  std::vector<double> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    try {
-      out.push_back(std::stod(item));
-    } catch (const std::exception&) {
-      fail(ErrorCode::kBadFile, "model metadata '{}' = '{}': not a list of numbers", key, text);
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 ir::Graph load_model(const std::string& path) {
   if (!path.empty() && export_::is_packed_file(path)) return export_::load_packed(path);
@@ -57,39 +40,20 @@ void DataFlags::add(CLI::App& app, const std::string& what) {
   app.add_option("--batch", batch, "batch size")->check(CLI::PositiveNumber);
 }
 
-data::Preprocess DataFlags::preprocess(const ir::Graph& model, const std::string& kind) const {
-  data::Preprocess p = data::default_preprocess(kind);
-  auto meta = [&](const char* key) -> std::optional<std::vector<double>> {
-    auto it = model.metadata.find(key);
-    if (it == model.metadata.end()) return std::nullopt;
-    return parse_list(it->second, key);
-  };
-  if (auto m = meta("mpq.mean")) p.mean = *m;
-  if (auto s = meta("mpq.std")) p.std = *s;
-  if (resize >= 0) p.resize = resize;
-  if (crop >= 0) p.crop = crop;
-  if (!mean.empty()) p.mean = mean;
-  if (!std.empty()) p.std = std;
-  for (double s : p.std)
-    MPQ_CHECK(s > 0, ErrorCode::kInvalidArgument, "--std {}: every value must be positive", s);
-  return p;
-}
-
-Data open_data(const DataFlags& flags, const ir::Graph& model, int64_t first) {
-  Data d;
-  d.spec = data::parse_spec(flags.spec);
-  d.dataset = data::open_dataset(d.spec);
-  if (first > 0 && d.spec.count < 0 && d.dataset->size() > first) {
-    d.spec.count = first;
-    d.spec.text += fmt::format("@{}", first);
-  }
-  data::Preprocess pre = flags.preprocess(model, d.spec.kind);
-  d.loader = std::make_unique<data::Loader>(*d.dataset, d.spec, pre, flags.batch);
-  eval::check_data_fits(model, *d.dataset, *d.loader, pre, d.spec.text);
-  return d;
+void add_weight_grid_flag(CLI::App& app, quant::WeightGrid* grid) {
+  app.add_option_function<std::string>(
+         "--weight-grid",
+         [grid](const std::string& v) {
+           *grid = v == "full" ? quant::WeightGrid::kFull : quant::WeightGrid::kRestricted;
+         },
+         "weight integers: 'full' [-2^(b-1), 2^(b-1)-1] (16 levels at 4 bits, as int4 "
+         "hardware) or 'restricted' [-(2^(b-1)-1), 2^(b-1)-1] (symmetric, 15 levels)")
+      ->check(CLI::IsMember({"full", "restricted"}))
+      ->default_str(quant::name(*grid));
 }
 
 void QuantFlags::add(CLI::App& app) {
+  add_weight_grid_flag(app, &weight_grid);
   auto* plan_opt = app.add_option("--plan", plan, "bit plan JSON (mpq search writes one)");
   auto* w = app.add_option("--w-bits", w_bits, "uniform weight width: 2..8, or 16/32 for float");
   auto* a = app.add_option("--a-bits", a_bits, "uniform activation width (with --w-bits)");
@@ -148,6 +112,7 @@ allocation::BitPlan QuantFlags::make_plan(const ir::Graph& model,
 
 ptq::QuantizeOptions QuantFlags::options(bool progress) const {
   ptq::QuantizeOptions o;
+  o.weight_grid = weight_grid;
   o.calibration.observer = observer;
   o.calibration.observer_options.percentile = percentile;
   o.calibration.weight_mse = weight_observer == "mse";
@@ -161,40 +126,19 @@ ptq::QuantizeOptions QuantFlags::options(bool progress) const {
   return o;
 }
 
+pipeline::DataSource QuantFlags::calib_source(const DataFlags& data,
+                                              const std::string& model_path) const {
+  pipeline::DataSource c = data;
+  c.spec = calib;
+  if (c.spec.empty() && model_path.empty()) c.spec = kFashionTrain;
+  return c;
+}
+
 ptq::QuantizedModel QuantFlags::quantize(const ir::Graph& model, const std::string& model_path,
                                          const DataFlags& data, bool progress) const {
   allocation::BitPlan p = make_plan(model, model_path);
-  ptq::make_rounding(rounding);    // unknown names fail before the long work
-  quant::make_observer(observer);  //
-  DataFlags calib_flags = data;
-  calib_flags.spec = calib;
-  if (calib_flags.spec.empty()) {
-    MPQ_CHECK(model_path.empty(), ErrorCode::kInvalidArgument,
-              "--calib is required with a model: about 1024 training images, e.g. --calib "
-              "cifar10:calib_train_5085.bin");
-    calib_flags.spec = kFashionTrain;
-  }
-  Data c = open_data(calib_flags, model, calib_count);  // the first --calib-count images
-  log_line(fmt::format("calibrating on {} ({} images), {} ranges, {} weight scales", c.spec.text,
-                       c.loader->size(), observer, weight_observer));
-  return ptq::quantize(model, p, *c.loader, options(progress));
-}
-
-allocation::Problem make_problem(const sensitivity::Report& report,
-                                 const allocation::CostModel& costs,
-                                 const std::vector<allocation::Budget>& budgets,
-                                 const std::vector<int>& a_candidates, int first_last_bits) {
-  for (int b : a_candidates)
-    MPQ_CHECK(allocation::valid_bits(b), ErrorCode::kInvalidArgument,
-              "activation width {}: widths are 2..8, or 16/32 for float", b);
-  allocation::Problem p;
-  p.sensitivity = &report;
-  p.costs = &costs;
-  p.w_candidates = report.bits;
-  p.a_candidates = a_candidates;
-  p.budgets = budgets;
-  p.first_last_bits = first_last_bits;
-  return p;
+  return pipeline::quantize(model, p, calib_source(data, model_path), calib_count,
+                            options(progress));
 }
 
 int64_t model_file_bytes(const std::string& path) {

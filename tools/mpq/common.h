@@ -10,6 +10,7 @@
 #include "mpq/allocation/allocator.h"
 #include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
+#include "mpq/pipeline/steps.h"
 #include "mpq/ptq/quantize.h"
 #include "mpq/quant/quant_sim.h"
 #include "mpq/search/ssps.h"
@@ -30,30 +31,22 @@ inline constexpr const char* kEmbeddedName = "embedded:fashion_resnet.onnx";
 // QCDQ graph.
 ir::Graph load_model(const std::string& path);
 
-struct DataFlags {
-  std::string spec;
-  int64_t resize = -1, crop = -1;  // -1: default
-  std::vector<double> mean, std;
-  int64_t batch = 128;
-
+// --data, --resize, --crop, --mean, --std and --batch: a pipeline::DataSource.
+struct DataFlags : pipeline::DataSource {
   void add(CLI::App& app, const std::string& what);
-  // Preprocessing: these flags, else the model's metadata (mpq.mean / mpq.std), else the
-  // defaults of the data's kind.
-  data::Preprocess preprocess(const ir::Graph& model, const std::string& kind) const;
 };
 
-struct Data {
-  data::DataSpec spec;
-  std::unique_ptr<data::Dataset> dataset;
-  std::unique_ptr<data::Loader> loader;
-};
-// `first`: when the spec has no @N, use only its first `first` images (0: all of them).
-Data open_data(const DataFlags& flags, const ir::Graph& model, int64_t first = 0);
+using Data = pipeline::OpenedData;
+using pipeline::open_data;
 
 // The quantization flags `quantize` and `eval --plan` share: the plan (a file or uniform
 // widths), calibration data (with the --data preprocessing flags), observer and rounding.
+// --weight-grid full|restricted into `grid`.
+void add_weight_grid_flag(CLI::App& app, quant::WeightGrid* grid);
+
 struct QuantFlags {
   std::string plan;
+  quant::WeightGrid weight_grid = quant::kDefaultWeightGrid;
   int w_bits = 0, a_bits = 0;  // 0: not given
   int first_last_bits = 8;
   std::string calib;
@@ -71,7 +64,10 @@ struct QuantFlags {
   // The plan for `model` from --plan or --w-bits/--a-bits.
   allocation::BitPlan make_plan(const ir::Graph& model, const std::string& model_path) const;
   ptq::QuantizeOptions options(bool progress) const;
-  // Opens the calibration set and runs ptq::quantize; `model_path` empty = the embedded model.
+  // The calibration data: --calib with the --data preprocessing flags (default for the embedded
+  // model, `model_path` empty: Fashion-MNIST train).
+  pipeline::DataSource calib_source(const DataFlags& data, const std::string& model_path) const;
+  // Runs pipeline::quantize on the plan and the calibration data.
   ptq::QuantizedModel quantize(const ir::Graph& model, const std::string& model_path,
                                const DataFlags& data, bool progress) const;
 };
@@ -83,7 +79,9 @@ struct SensitivityFlags {
   std::string labels = "data";
   int64_t data_count = 0;  // 0: the metric's default
 
-  void add(CLI::App& app);
+  // `weight_grid_flag` false: the command takes --weight-grid from its QuantFlags.
+  void add(CLI::App& app, bool weight_grid_flag = true);
+  pipeline::SensitivitySetup setup(bool progress) const;
   // Opens the data when the metric needs it (the first --data-count images) and runs it.
   sensitivity::Report run(const ir::Graph& model, const std::string& model_path, DataFlags data,
                           bool progress) const;
@@ -104,12 +102,7 @@ struct SspsFlags {
                          bool labels_from_model, bool progress) const;
 };
 
-// The allocation problem `search` and `compress` solve: the report's widths for weights,
-// `a_candidates` for activations, every budget, first and last layer pinned (0: not).
-allocation::Problem make_problem(const sensitivity::Report& report,
-                                 const allocation::CostModel& costs,
-                                 const std::vector<allocation::Budget>& budgets,
-                                 const std::vector<int>& a_candidates, int first_last_bits);
+using pipeline::make_problem;
 
 // Bytes of the model file (the embedded model's when `path` is empty).
 int64_t model_file_bytes(const std::string& path);

@@ -52,23 +52,14 @@ search::SspsResult SspsFlags::run(const ir::Graph& model, const std::string& mod
                                   int first_last_bits, const std::vector<int>& w_candidates,
                                   const std::vector<int>& a_candidates, bool labels_from_model,
                                   bool progress) const {
-  search::SspsOptions s = options;
-  s.w_candidates = w_candidates;
-  s.a_candidates = a_candidates;
-  s.first_last_bits = first_last_bits;
-  s.labels_from_model = labels_from_model;
-  s.progress = progress;
-  search::check_options(s, budgets, &costs);  // before the data is read
-  if (data.spec.empty()) {
-    MPQ_CHECK(model_path.empty(), ErrorCode::kInvalidArgument,
-              "ssps needs data to search on: --data SPEC (about 1024 training images, e.g. "
-              "cifar10:calib_train_5085.bin)");
-    data.spec = kFashionTrain;
-  }
-  Data d = open_data(data, model, count);
-  log_line(fmt::format("ssps: searching on {} ({} images, {})", d.spec.text, d.loader->size(),
-                       labels_from_model ? "distilling from the float model" : "labels"));
-  return search::ssps(model, *d.loader, costs, budgets, s);
+  pipeline::SspsSetup s{options, count};
+  s.options.w_candidates = w_candidates;
+  s.options.a_candidates = a_candidates;
+  s.options.first_last_bits = first_last_bits;
+  s.options.labels_from_model = labels_from_model;
+  s.options.progress = progress;
+  if (data.spec.empty() && model_path.empty()) data.spec = kFashionTrain;
+  return pipeline::search_ssps(model, s, data, costs, budgets);
 }
 
 namespace {
@@ -105,6 +96,7 @@ void search_ssps(Opts& o, const ir::Graph& model, const allocation::CostModel& c
     std::filesystem::path p(o.out);
     tuned_path = (p.parent_path() / (p.stem().string() + ".finetuned.onnx")).string();
   }
+  o.ssps.options.weight_grid = o.flags.options.weight_grid;
   search::SspsResult r =
       o.ssps.run(model, o.model, o.data, costs, budgets, o.first_last_bits,
                  o.flags.options.candidates, a_candidates, o.flags.labels == "model", !o.json);

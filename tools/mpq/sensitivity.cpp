@@ -10,7 +10,8 @@
 
 namespace mpq::cli {
 
-void SensitivityFlags::add(CLI::App& app) {
+void SensitivityFlags::add(CLI::App& app, bool weight_grid_flag) {
+  if (weight_grid_flag) add_weight_grid_flag(app, &options.weight_grid);
   app.add_option("--metric", metric, "sensitivity metric: " + Registry<sensitivity::Metric>::list())
       ->capture_default_str();
   app.add_option("--candidates", options.candidates, "candidate weight widths")
@@ -41,32 +42,17 @@ void SensitivityFlags::add(CLI::App& app) {
       ->capture_default_str();
 }
 
+pipeline::SensitivitySetup SensitivityFlags::setup(bool progress) const {
+  pipeline::SensitivitySetup s{metric, options, data_count};
+  s.options.labels_from_model = labels == "model";
+  s.options.progress = progress;
+  return s;
+}
+
 sensitivity::Report SensitivityFlags::run(const ir::Graph& model, const std::string& model_path,
                                           DataFlags data, bool progress) const {
-  sensitivity::Options opts = options;
-  opts.labels_from_model = labels == "model";
-  opts.progress = progress;
-  auto m = Registry<sensitivity::Metric>::create(metric, "sensitivity metric");
-  bool wants_data =
-      m->needs_data() ||
-      (!opts.fallback.empty() &&
-       Registry<sensitivity::Metric>::create(opts.fallback, "sensitivity metric")->needs_data());
-  Data d;
-  if (wants_data) {
-    if (data.spec.empty()) {
-      MPQ_CHECK(model_path.empty(), ErrorCode::kInvalidArgument,
-                "metric '{}' needs data: --data SPEC (training or calibration images)",
-                opts.fallback.empty() ? metric : opts.fallback);
-      data.spec = kFashionTrain;
-    }
-    int64_t count = data_count > 0                                        ? data_count
-                    : (metric == "imprint" || opts.fallback == "imprint") ? 1024
-                                                                          : 256;
-    d = open_data(data, model, count);
-    log_line(fmt::format("{}: {} images of {}", metric, d.loader->size(), d.spec.text));
-  }
-  sensitivity::Context ctx{model, d.loader.get(), opts};
-  return sensitivity::compute(metric, ctx);
+  if (data.spec.empty() && model_path.empty()) data.spec = kFashionTrain;
+  return pipeline::measure_sensitivity(model, setup(progress), data);
 }
 
 void print_report(const sensitivity::Report& r) {

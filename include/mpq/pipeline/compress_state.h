@@ -19,7 +19,8 @@ struct CompressState {
 CompressState parse_compress_state(const std::string& text, const std::string& source);
 
 // The first option of `current` that `saved` lacks or has with another value, as
-// "key = saved value, this run has current value"; empty when none.
+// "key = saved value, this run has current value" (a nested option as "outer.inner = ...");
+// empty when none.
 std::string config_difference(const nlohmann::json& saved, const nlohmann::json& current);
 
 }  // namespace mpq::pipeline

@@ -16,6 +16,7 @@
 namespace mpq::ptq {
 
 struct QuantizeOptions {
+  quant::WeightGrid weight_grid = quant::kDefaultWeightGrid;
   quant::CalibrationOptions calibration;  // activation ranges and weight scales
   std::string rounding = "nearest";  // a registered Rounding (nearest, adaround, attention, ...)
   RoundingOptions round;             // its iterations, granularity, QDrop

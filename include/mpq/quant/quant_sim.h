@@ -24,6 +24,7 @@ namespace mpq::quant {
 struct QuantLayer {
   ir::LayerInfo info;
   int w_bits = 32, a_bits = 32;
+  WeightGrid w_grid = kDefaultWeightGrid;
   int axis = 0;           // output-channel axis of the weight
   int weight = -1;        // value id of the float weight (an initializer)
   int weight_scale = -1;  // initializer [C]
@@ -36,6 +37,7 @@ struct QuantLayer {
 
   bool quantizes_weight() const { return allocation::is_quantized(w_bits); }
   bool quantizes_input() const { return allocation::is_quantized(a_bits); }
+  IntRange weight_range() const { return quant::weight_range(w_bits, w_grid); }
 };
 
 struct CalibrationOptions {
@@ -50,9 +52,10 @@ using CalibrationStats = std::map<int, ActivationStats>;
 
 class QuantSim {
  public:
-  // Checks the plan against the model's quantized layers (unknown / missing layers).
+  // Checks the plan against the model's quantized layers (unknown / missing layers). Every
+  // weight is quantized on `grid`.
   QuantSim(const ir::Graph& model, const allocation::BitPlan& plan,
-           const std::string& plan_source = "bit plan");
+           const std::string& plan_source = "bit plan", WeightGrid grid = kDefaultWeightGrid);
 
   // Runs the float model over `calib` once and keeps statistics of every quantized input.
   CalibrationStats collect(const data::Loader& calib, bool progress) const;
@@ -78,12 +81,14 @@ class QuantSim {
   std::vector<QuantLayer>& layers() { return layers_; }
   const std::vector<QuantLayer>& layers() const { return layers_; }
   const allocation::BitPlan& plan() const { return plan_; }
+  WeightGrid weight_grid() const { return grid_; }
   const at::Tensor& float_weight(size_t i) const { return float_weights_[i]; }
   at::Tensor weight_scale(size_t i) const { return graph_.initializer(layers_[i].weight_scale); }
 
  private:
   ir::Graph float_, graph_;
   allocation::BitPlan plan_;
+  WeightGrid grid_;
   std::vector<QuantLayer> layers_;
   std::vector<at::Tensor> float_weights_;  // the BN-folded weights before rounding
 };

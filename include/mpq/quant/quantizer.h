@@ -1,13 +1,18 @@
 // Integer grids and encodings (DESIGN.md section 3).
 //
-// Weights: per output channel, symmetric, signed, q in [-(2^(b-1)-1), 2^(b-1)-1], zero point 0
-// (so 2-bit weights have the three levels -1, 0, 1). Activations: per tensor, q in [0, 2^b-1]
-// with a zero point (0 when the tensor is non-negative). real = scale · (q − zero_point).
+// Weights: per output channel, signed, zero point 0, on one of two grids:
+//   restricted  q in [-(2^(b-1)-1), 2^(b-1)-1]: symmetric (15 levels at 4 bits, 3 at 2 bits)
+//   full        q in [-2^(b-1), 2^(b-1)-1]: every code of b bits (16 and 4 levels), as int4
+//               hardware and the QDrop/BRECQ reference code use; the extra negative level is
+//               used where a channel's negative tail is the longer one.
+// Activations: per tensor, q in [0, 2^b-1] with a zero point (0 when the tensor is non-negative).
+// real = scale · (q − zero_point).
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <string>
 
 namespace mpq::quant {
 
@@ -15,8 +20,13 @@ struct IntRange {
   int64_t qmin = 0, qmax = 0;
 };
 
-IntRange weight_range(int bits);      // [-(2^(b-1)-1), 2^(b-1)-1]
-IntRange activation_range(int bits);  // [0, 2^b-1]
+enum class WeightGrid { kRestricted, kFull };
+// The grid mpq uses unless told otherwise (measured in README "Weight grid").
+constexpr WeightGrid kDefaultWeightGrid = WeightGrid::kFull;
+const char* name(WeightGrid grid);  // "restricted", "full"
+
+IntRange weight_range(int bits, WeightGrid grid);  // see above
+IntRange activation_range(int bits);               // [0, 2^b-1]
 
 // A per-tensor activation encoding.
 struct Encoding {
@@ -34,18 +44,22 @@ Encoding activation_encoding(double lo, double hi, int bits);
 // and MatMul.
 int weight_axis(const std::string& op, bool trans_b);
 
-// Per-channel scales of `weight` (`axis` = output channels) for `bits`: max |w| per channel,
-// or (`mse`) the clipping α·max|w|, α = 1.00, 0.99, ..., 0.10, that minimises Σ|Q(w) − w|^2.4 per
-// channel. The exponent 2.4 (BRECQ's and QDrop's choice) punishes clipping the few large
-// weights harder than the squared error does; on resnet20 at W4 it gives 89.6% vs 89.0% top-1.
-at::Tensor weight_scales(const at::Tensor& weight, int64_t axis, int bits, bool mse);
+// Per-channel scales of `weight` (`axis` = output channels) for `bits` on `grid`: the smallest
+// scale that puts every weight of the channel inside the grid (max w / qmax, min w / qmin), or
+// (`mse`) the scale α·max|w|/qmax, α = 1.00, 0.99, ..., 0.10, that minimises Σ|Q(w) − w|^2.4 per
+// channel (on the full grid the clamp keeps the extra negative level, so the search never ends
+// worse than on the restricted grid). The exponent 2.4 (BRECQ's and QDrop's choice) punishes
+// clipping the few large weights harder than the squared error does; on resnet20 at W4 it
+// gives 89.6% vs 89.0% top-1.
+at::Tensor weight_scales(const at::Tensor& weight, int64_t axis, int bits, WeightGrid grid,
+                         bool mse);
 
 // `scale` [C] shaped to broadcast along `axis` of a tensor of rank `dim`.
 at::Tensor along(const at::Tensor& scale, int64_t axis, int64_t dim);
 
 // Round-to-nearest integers of `weight` on the grid of `scale` (per channel along `axis`).
 at::Tensor quantize_weight(const at::Tensor& weight, const at::Tensor& scale, int64_t axis,
-                           int bits);
+                           IntRange range);
 // scale · q per channel: the float value the grid point stands for (exact float product, as
 // ONNX DequantizeLinear computes it).
 at::Tensor dequantize_weight(const at::Tensor& q, const at::Tensor& scale, int64_t axis);

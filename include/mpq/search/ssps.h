@@ -25,6 +25,7 @@
 #include "mpq/allocation/allocator.h"
 #include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
+#include "mpq/quant/quantizer.h"
 
 namespace mpq::search {
 
@@ -53,6 +54,7 @@ struct SspsOptions {
   double weight_lr = 1e-6;         // with finetune (Adam); 1e-5 cost resnet20 4.5 points
   bool labels_from_model = false;  // distil from the float model instead of labels
   std::string observer = "mse";    // initial activation ranges
+  quant::WeightGrid weight_grid = quant::kDefaultWeightGrid;
   uint64_t seed = 0;
   bool progress = true;
 };

@@ -7,8 +7,8 @@
 // (DESIGN.md §4, HAWQ's form; `Options::per_weight_omega` divides by n_l as the first version
 // did, for comparison only: it makes one weight of a small layer cost as much as the whole error
 // of a big one, so the ILP starves the big layers), with ΔW from the BN-folded weight, per-channel
-// symmetric grids scaled by max |w| (data-free, fast, and the same for every metric, so metrics
-// differ only in I_l).
+// grids (Options::weight_grid) scaled to hold every weight (data-free, fast, and the same for every
+// metric, so metrics differ only in I_l).
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -18,6 +18,7 @@
 #include "mpq/core/registry.h"
 #include "mpq/data/dataset.h"
 #include "mpq/ir/graph.h"
+#include "mpq/quant/quantizer.h"
 
 namespace mpq::sensitivity {
 
@@ -30,6 +31,7 @@ struct Options {
   bool labels_from_model = false;   // imprint: the float model's predictions as labels
   double epsilon = 0.5;             // coding_length: distortion ε
   bool per_weight_omega = false;  // Ω = I·‖ΔW‖²/n_l instead of I·‖ΔW‖² (comparison only)
+  quant::WeightGrid weight_grid = quant::kDefaultWeightGrid;  // the grid ΔW is measured on
   // Activation widths to measure (metrics that measure them: reconstructed); empty: none.
   std::vector<int> a_candidates;
   // reconstructed: the PTQ's rounding, on a short schedule.
@@ -90,7 +92,8 @@ struct LayerWeights {
   std::vector<int> axis;
 };
 LayerWeights folded_weights(const ir::Graph& model);
-std::vector<std::vector<double>> weight_errors(const LayerWeights& w, const std::vector<int>& bits);
+std::vector<std::vector<double>> weight_errors(const LayerWeights& w, const std::vector<int>& bits,
+                                               quant::WeightGrid grid);
 // The float model's outputs on a data set, held once, and the mean squared difference of
 // another model's outputs from them (output_mse and reconstructed measure damage this way).
 class OutputReference {

@@ -37,8 +37,10 @@ class OutputMse : public Metric {
       int axis = quant::weight_axis(node.op, node.attr_int("transB", 0) != 0);
       std::vector<double> row;
       for (int b : bits) {
-        at::Tensor s = quant::weight_scales(original, axis, b, false);
-        w = quant::dequantize_weight(quant::quantize_weight(original, s, axis, b), s, axis);
+        const quant::WeightGrid grid = ctx.options.weight_grid;
+        at::Tensor s = quant::weight_scales(original, axis, b, grid, false);
+        w = quant::dequantize_weight(
+            quant::quantize_weight(original, s, axis, quant::weight_range(b, grid)), s, axis);
         row.push_back(reference.mse(g));
         bar.advance(1);
       }

@@ -37,7 +37,7 @@ class Reconstructed : public Metric {
     ptq::make_rounding(o.rounding);  // an unknown name fails before any work
     // Every layer's input statistics, once: each probe below calibrates from them.
     allocation::BitPlan all = allocation::uniform_plan(layers, 8, 8, 0);
-    quant::QuantSim probe(ctx.model, all, "reconstructed");
+    quant::QuantSim probe(ctx.model, all, "reconstructed", ctx.options.weight_grid);
     quant::CalibrationStats stats = probe.collect(data, false);
     OutputReference reference(probe.float_graph(), data);
     auto damage = [&](const quant::QuantSim& sim) { return reference.mse(sim.frozen()); };
@@ -62,7 +62,7 @@ class Reconstructed : public Metric {
       for (int b : r.bits) {
         allocation::BitPlan p = none;
         p.layers[l].w_bits = b;
-        quant::QuantSim sim(ctx.model, p, "reconstructed");
+        quant::QuantSim sim(ctx.model, p, "reconstructed", ctx.options.weight_grid);
         sim.calibrate(stats, calibration);
         // 8 bits and wider: learned rounding changes nothing there (compress's baselines agree).
         ptq::make_rounding(b >= 8 ? "nearest" : o.rounding)->apply(sim, data, ropts);
@@ -72,7 +72,7 @@ class Reconstructed : public Metric {
       for (int a : r.a_bits) {
         allocation::BitPlan p = none;
         p.layers[l].a_bits = a;
-        quant::QuantSim sim(ctx.model, p, "reconstructed");
+        quant::QuantSim sim(ctx.model, p, "reconstructed", ctx.options.weight_grid);
         sim.calibrate(stats, calibration);
         a_row.push_back(damage(sim));
         bar.advance(1, layers[l].name);

@@ -1,14 +1,13 @@
-#include "report.h"
-
 #include <fmt/format.h>
 
 #include "mpq/allocation/cost_model.h"
+#include "mpq/pipeline/compress.h"
 
 extern "C" const char mpq_vega_js[], mpq_vega_js_end[];
 extern "C" const char mpq_vega_lite_js[], mpq_vega_lite_js_end[];
 extern "C" const char mpq_vega_embed_js[], mpq_vega_embed_js_end[];
 
-namespace mpq::cli {
+namespace mpq::pipeline {
 namespace {
 
 using nlohmann::json;
@@ -261,6 +260,54 @@ Promise.all(plots.map(p => vegaEmbed('#' + p.id, p.spec, {renderer: 'svg', actio
 
 }  // namespace
 
+std::string report_text(const json& r) {
+  const json& e = r["evaluation"];
+  std::string t = fmt::format("\nmpq compress {} → {}\n", r["model"].get<std::string>(),
+                              r["outdir"].get<std::string>());
+  t += fmt::format("  {:<22} {:>14} {:>14}\n", "", "float", "quantized");
+  t += fmt::format("  {:<22} {:>13.2f}% {:>13.2f}%   ({:+.2f}; {} of {} predictions changed)\n",
+                   "top-1", num(e, "float_top1"), num(e, "top1"),
+                   num(e, "top1") - num(e, "float_top1"), e["changed"].get<int64_t>(),
+                   e["images"].get<int64_t>());
+  t += fmt::format("  {:<22} {:>14} {:>14}   ({:.2f}x smaller: ONNX file vs model.mpq)\n",
+                   "size, bytes", r["float"]["file_bytes"].get<int64_t>(),
+                   r["quantized"]["file_bytes"].get<int64_t>(),
+                   num(r["float"], "file_bytes") / num(r["quantized"], "file_bytes"));
+  t += fmt::format("  {:<22} {:>14} {:>14}   ({:.2f}x fewer)\n", "BOPs per image",
+                   bops(num(r["float"], "bops")), bops(num(r["quantized"], "bops")),
+                   num(r["float"], "bops") / num(r["quantized"], "bops"));
+  t += fmt::format("  {:<22} {:>14} {:>14.3f}\n", "average weight bits", 32,
+                   num(r["quantized"], "avg_w_bits"));
+  for (const auto& b : r["budgets"])
+    t += fmt::format("  budget {}: {} ≤ {}\n", b["text"].get<std::string>(),
+                     b["value_text"].get<std::string>(), b["limit_text"].get<std::string>());
+  if (!r["baselines"].empty()) {
+    t += "\n  uniform baselines, same calibration and rounding:\n";
+    for (const auto& b : r["baselines"])
+      t += fmt::format("  {:<22} {:>13.2f}%   {:.0f} bytes of weights, {}{}\n",
+                       b["name"].get<std::string>(), num(b, "top1"), num(b, "size_bytes"),
+                       bops(num(b, "bops")),
+                       !b.contains("fits")     ? ""
+                       : b["fits"].get<bool>() ? "; fits the budgets"
+                                               : "; above the budgets");
+  }
+  t += fmt::format("\n  mixed plan, paired on the same {} images (bootstrap, 10000 resamples):\n",
+                   e["images"].get<int64_t>());
+  if (r["comparison"].contains("note"))
+    t += fmt::format("  {}\n", r["comparison"]["note"].get<std::string>());
+  for (const Comparison& c : comparisons(r))
+    t += fmt::format("  vs {} ({}): {} ({} images only the mixed plan gets right, {} only {})\n",
+                     c.what, c.name, paired_text(c.d), c.d["a_only"].get<int64_t>(),
+                     c.d["b_only"].get<int64_t>(), c.name);
+  t += fmt::format("\n  stage times: {}; peak memory {:.0f} MB\n", stage_line(r),
+                   num(r, "peak_rss_mb"));
+  t += fmt::format(
+      "  wrote {}/{{plan.json, sensitivity.json, model.mpq, model.qcdq.onnx, encodings.json, "
+      "report.md, report.html}}\n",
+      r["outdir"].get<std::string>());
+  return t;
+}
+
 std::string report_markdown(const json& r) {
   const json& e = r["evaluation"];
   std::string md = fmt::format("# mpq compress: {}\n\n", r["model"].get<std::string>());
@@ -402,4 +449,4 @@ std::string report_html(const json& r) {
   return h;
 }
 
-}  // namespace mpq::cli
+}  // namespace mpq::pipeline
