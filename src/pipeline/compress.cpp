@@ -18,7 +18,6 @@
 #include "mpq/eval/paired.h"
 #include "mpq/exec/executor.h"
 #include "mpq/export/packed.h"
-#include "mpq/export/quantized.h"
 #include "mpq/import/onnx_importer.h"
 #include "mpq/pipeline/compress_state.h"
 #include "mpq/quant/observer.h"
@@ -318,10 +317,8 @@ json compress(const ir::Graph& model, const CompressOptions& o) {
     quant::QuantSim sim =
         quantize(model, plan, o.calib, o.calib_count, quantize_options(o, state.file("plan.json")))
             .sim;
-    export_::QuantizedModel exported = export_::export_quantized(sim);
-    export_::save_qcdq(exported, state.file("model.qcdq.onnx"));
-    export_::save_encodings(exported, state.file("encodings.json"));
-    export_::save_packed(exported, sim, state.file("model.mpq"));
+    save_quantized(sim, {state.file("model.mpq"), state.file("model.qcdq.onnx"),
+                         state.file("encodings.json")});
   });
   if (o.stop_after == "quantize") return stopped("quantize");
 

@@ -10,6 +10,7 @@
 #include "mpq/core/registry.h"
 #include "mpq/eval/evaluate.h"
 #include "mpq/exec/executor.h"
+#include "mpq/export/quantized.h"
 #include "mpq/quant/observer.h"
 
 namespace mpq::pipeline {
@@ -113,6 +114,13 @@ ptq::QuantizedModel quantize(const ir::Graph& model, const allocation::BitPlan& 
                        c.loader->size(), options.calibration.observer,
                        options.calibration.weight_mse ? "mse" : "max"));
   return ptq::quantize(model, plan, *c.loader, options);
+}
+
+export_::PackedInfo save_quantized(const quant::QuantSim& sim, const ExportPaths& paths) {
+  export_::QuantizedModel exported = export_::export_quantized(sim);
+  export_::save_qcdq(exported, paths.qcdq);
+  export_::save_encodings(exported, paths.encodings);
+  return export_::save_packed(exported, sim, paths.mpq);
 }
 
 allocation::Problem make_problem(const sensitivity::Report& report,

@@ -63,11 +63,9 @@ void add_quantize(CLI::App& app) {
     }
     ptq::QuantizedModel quantized = o->quant.quantize(model, o->model, o->data, !o->json);
     const quant::QuantSim& sim = quantized.sim;
-    export_::QuantizedModel exported = export_::export_quantized(sim);
-    export_::save_qcdq(exported, prefix + ".qcdq.onnx");
-    export_::save_encodings(exported, prefix + ".encodings.json");
+    export_::PackedInfo packed =
+        pipeline::save_quantized(sim, pipeline::ExportPaths::with_prefix(prefix));
     allocation::save_bit_plan(sim.plan(), prefix + ".plan.json");
-    export_::PackedInfo packed = export_::save_packed(exported, sim, prefix + ".mpq");
 
     int64_t float_bytes = o->model.empty() ? 0 : std::filesystem::file_size(o->model);
     int64_t payload = 0;

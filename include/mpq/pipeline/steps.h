@@ -14,6 +14,7 @@
 
 #include "mpq/allocation/allocator.h"
 #include "mpq/data/dataset.h"
+#include "mpq/export/packed.h"
 #include "mpq/ir/graph.h"
 #include "mpq/ptq/quantize.h"
 #include "mpq/search/ssps.h"
@@ -72,6 +73,16 @@ search::SspsResult search_ssps(const ir::Graph& model, const SspsSetup& setup,
 ptq::QuantizedModel quantize(const ir::Graph& model, const allocation::BitPlan& plan,
                              const DataSource& calib, int64_t calib_count,
                              const ptq::QuantizeOptions& options);
+
+// The files a quantized model is deployed from: the packed model (mpq run, mpq eval), the QCDQ
+// ONNX model (ONNX Runtime and other ONNX toolchains) and the AIMET-style encodings.
+struct ExportPaths {
+  std::string mpq, qcdq, encodings;
+  static ExportPaths with_prefix(const std::string& prefix) {  // PREFIX.mpq, PREFIX.qcdq.onnx, ...
+    return {prefix + ".mpq", prefix + ".qcdq.onnx", prefix + ".encodings.json"};
+  }
+};
+export_::PackedInfo save_quantized(const quant::QuantSim& sim, const ExportPaths& paths);
 
 // The allocation problem: the report's widths for weights, `a_candidates` for activations,
 // every budget, first and last layer pinned at `first_last_bits` (0: not pinned).
