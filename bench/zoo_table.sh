@@ -23,7 +23,7 @@ for line in sys.stdin:
 print("| export | mpq vs ORT (max rel) | W8A8 sim vs float | argmax | sim batch 4 vs 16 | argmax | ORT QCDQ vs sim | argmax |")
 print("|---|---|---|---|---|---|---|---|")
 for k in sorted(set(imp) | set(w8)):
-    w = w8.get(k, ("-",) * 6)
-    print(f"| {k} | {imp.get(k, \"-\")} | {w[0]} % | {w[1]} % | {w[2]} | {w[3]} % | {w[4]} | {w[5]} % |")
+    w, i = w8.get(k, ("-",) * 6), imp.get(k, "-")
+    print(f"| {k} | {i} | {w[0]} % | {w[1]} % | {w[2]} | {w[3]} % | {w[4]} | {w[5]} % |")
 '
 grep -E "FAILED|PASSED" "$zoo/tests.log" | tail -3
