@@ -48,10 +48,9 @@ std::string open_zoo(Zoo* z) {
   return "";
 }
 
-#define MPQ_REQUIRE_ZOO(z)                           \
-  Zoo z;                                             \
-  if (std::string why = open_zoo(&z); !why.empty()) \
-  GTEST_SKIP() << "skipped: " << why
+#define MPQ_REQUIRE_ZOO(z) \
+  Zoo z;                   \
+  if (std::string why = open_zoo(&z); !why.empty()) GTEST_SKIP() << "skipped: " << why
 
 at::Tensor images(const Zoo& z, const std::string& set, int64_t n) {
   auto spec = data::parse_spec(fmt::format("imagefolder:{}/imagenet/{}@{}", z.data, set, n));
