@@ -177,6 +177,7 @@ class Lowering {
   }
   Status node(const onnx::NodeProto& n);
   Status conv(const onnx::NodeProto& n, bool gemm);
+  Status max_pool(const onnx::NodeProto& n);
 
   Program* p_;
   std::string path_;
@@ -279,7 +280,8 @@ Status Lowering::node(const onnx::NodeProto& n) {
                                                              {"Reshape", 1},
                                                              {"Squeeze", 1},
                                                              {"Slice", 3},
-                                                             {"Pad", 1}};
+                                                             {"Pad", 1},
+                                                             {"MaxPool", 1}};
   if (auto it = kRequiredInputs.find(op); it != kRequiredInputs.end()) {
     for (int i = 0; i < it->second; ++i)
       if (i >= n.input_size() || n.input(i).empty())
@@ -552,9 +554,65 @@ Status Lowering::node(const onnx::NodeProto& n) {
     set_tensor(st.out);
     return Status::Ok();
   }
+  if (op == "MaxPool") return max_pool(n);
   return fail(n,
               "the integer runtime does not implement this op (it runs Conv, Gemm, Add, "
-              "Relu, Clip, GlobalAveragePool, Slice, Pad, Flatten/Reshape and Q/DQ)");
+              "Relu, Clip, GlobalAveragePool, MaxPool, Slice, Pad, Flatten/Reshape and Q/DQ)");
+}
+
+// MaxPool over the spatial axes of a real-valued map: the maximum commutes with the (positive)
+// rescale, so the integers are exact. Pads never win (ONNX pads MaxPool with -inf).
+Status Lowering::max_pool(const onnx::NodeProto& n) {
+  Val* x = get(n.input(0));
+  if (x->kind != Val::kTensor || p_->tensors[x->tensor].kind != TensorKind::kI32)
+    return fail(n, "pools a value that is not a real-valued tensor");
+  if (n.output_size() > 1 && !n.output(1).empty())
+    return fail(n, "the Indices output is not supported");
+  const onnx::AttributeProto* auto_pad = attr(n, "auto_pad");
+  if (auto_pad && auto_pad->s() != "NOTSET" && auto_pad->s() != "VALID")
+    return fail(n, "auto_pad " + auto_pad->s() + " is not supported; export with explicit pads");
+  std::vector<int64_t> k = attr_ints(n, "kernel_shape"), s = attr_ints(n, "strides"),
+                       pads = attr_ints(n, "pads"), d = attr_ints(n, "dilations");
+  if (s.empty()) s = {1, 1};
+  if (pads.empty()) pads = {0, 0, 0, 0};
+  if (k.size() != 2 || s.size() != 2 || pads.size() != 4)
+    return fail(n, "only 2-D pooling (kernel_shape, strides of 2 values, pads of 4) is supported");
+  for (int64_t v : d)
+    if (v != 1) return fail(n, "dilation " + std::to_string(v) + ": only 1 is supported");
+  for (int a = 0; a < 2; ++a) {
+    if (k[a] < 1 || k[a] > kMaxKernel || s[a] < 1 || s[a] > kMaxKernel)
+      return fail(n, "kernel " + std::to_string(k[a]) + ", stride " + std::to_string(s[a]) +
+                         ": each must be in [1, " + std::to_string(kMaxKernel) + "]");
+    for (int64_t pad : {pads[a], pads[a + 2]})
+      if (pad < 0 || pad >= k[a])
+        return fail(n, "pad " + std::to_string(pad) + ": pads must be in [0, kernel)");
+  }
+  const bool ceil = attr_int(n, "ceil_mode", 0) != 0;
+  TensorDesc d_out = p_->tensors[x->tensor];
+  Step st;
+  st.op = StepOp::kMaxPool;
+  st.name = n.name();
+  st.in0 = x->tensor;
+  int* side[2] = {&d_out.h, &d_out.w};
+  for (int a = 0; a < 2; ++a) {
+    const int64_t in = *side[a], span = in + pads[a] + pads[a + 2] - k[a];
+    if (span < 0) return fail(n, "the kernel is larger than the padded map");
+    int64_t out = (ceil ? (span + s[a] - 1) / s[a] : span / s[a]) + 1;
+    if (ceil && (out - 1) * s[a] >= in + pads[a]) --out;  // the last window starts in the map
+    *side[a] = static_cast<int>(out);
+    st.pool_kernel[a] = static_cast<int>(k[a]);
+    st.pool_stride[a] = static_cast<int>(s[a]);
+    st.pad_before[a + 1] = static_cast<int>(pads[a]);
+  }
+  d_out.cp = d_out.c;
+  st.out = add_tensor(d_out);
+  p_->steps.push_back(st);
+  p_->names[n.output(0)] = st.out;
+  Val v;
+  v.kind = Val::kTensor;
+  v.tensor = st.out;
+  vals_[n.output(0)] = v;
+  return Status::Ok();
 }
 
 Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {

@@ -257,6 +257,7 @@ Status finish_program(Program* p, const std::string& path) {
       case StepOp::kRequantize:
       case StepOp::kSlice:
       case StepOp::kPad:
+      case StepOp::kMaxPool:
       case StepOp::kClip:
         ok = rescale(st.in0, 1.0, &st.rq0);
         if (st.op == StepOp::kClip) set_clamp(st, out.scale);

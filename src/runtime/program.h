@@ -75,6 +75,7 @@ enum class StepOp {
   kGap,            // int32 -> int32, 1x1
   kSlice,          // int32 -> int32
   kPad,            // int32 -> int32 (zeros)
+  kMaxPool,        // int32 -> int32 (padding never wins)
 };
 
 struct Step {
@@ -89,6 +90,7 @@ struct Step {
   Rescale rq0, rq1;  // rescale of in0 / in1 to the output's scale
   int slice_begin[3] = {0, 0, 0}, slice_step[3] = {1, 1, 1};
   int pad_before[3] = {0, 0, 0}, pad_after[3] = {0, 0, 0};
+  int pool_kernel[2] = {1, 1}, pool_stride[2] = {1, 1};  // kMaxPool (pads: pad_before[1..2])
   // kConv with an int32 output: a residual Add (and its Relu) fused after the requantization,
   // and a uint8 copy of the result (a Requantize fused).
   int residual = -1, out2 = -1;

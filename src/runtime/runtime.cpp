@@ -401,6 +401,27 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       }
       return;
     }
+    case StepOp::kMaxPool: {
+      // The maximum of each window's integers, then the (monotone) rescale to the output's.
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
+      const bool id = identity(st.rq0);
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t px = 0; px < pixels; ++px) {
+        const int64_t b = px / (out.h * out.w);
+        const int y0 = static_cast<int>(px / out.w % out.h) * st.pool_stride[0] - st.pad_before[1];
+        const int x0 = static_cast<int>(px % out.w) * st.pool_stride[1] - st.pad_before[2];
+        int32_t* dst = o + px * out.c;
+        std::fill_n(dst, out.c, INT32_MIN);
+        for (int y = std::max(y0, 0); y < std::min(y0 + st.pool_kernel[0], in.h); ++y)
+          for (int x = std::max(x0, 0); x < std::min(x0 + st.pool_kernel[1], in.w); ++x) {
+            const int32_t* src = a + ((b * in.h + y) * in.w + x) * in.c;
+            for (int c = 0; c < out.c; ++c) dst[c] = std::max(dst[c], src[c]);
+          }
+        if (!id)
+          for (int c = 0; c < out.c; ++c) dst[c] = clamp32(st.rq0.apply(dst[c]));
+      }
+      return;
+    }
     default:
       return;
   }
@@ -478,6 +499,9 @@ Status Model::Impl::load(const std::string& path, const Options& opts) {
         break;
       case StepOp::kPad:
         si.kind = "pad";
+        break;
+      case StepOp::kMaxPool:
+        si.kind = "maxpool";
         break;
       case StepOp::kConv: {
         const ConvLayer& L = *st.conv;

@@ -150,6 +150,8 @@ TEST(IntegerRuntimeBadFiles, EveryCraftedGraphIsAOneLineStatus) {
          for (int i = nodes->size() - 1; i > 0; --i) nodes->SwapElements(i, i - 1);
        }},
       {"unknown_op", "does not implement",
+       [](onnx::ModelProto& m) { node_of(m, "Relu")->set_op_type("LpPool"); }},
+      {"max_pool_without_a_kernel", "only 2-D pooling",
        [](onnx::ModelProto& m) { node_of(m, "Relu")->set_op_type("MaxPool"); }},
       {"input_too_wide", "dimension 3",
        [](onnx::ModelProto& m) {

@@ -1,7 +1,8 @@
 // The integer runtime against the fake-quant simulation of the same .mpq file, on a tiny network
 // built in code that has every op the runtime lowers: conv (3x3, strided, 1x1), depthwise conv,
-// Relu/Clip(0,6) fused into requantization, a residual Add, the option-A shortcut (strided
-// Slice + channel Pad), global pooling and Gemm. Every kernel set gives the same bits.
+// Relu/Clip(0,6) fused into requantization, MaxPool (padded, ceil mode), a residual Add, the
+// option-A shortcut (strided Slice + channel Pad), global pooling and Gemm. Every kernel set
+// gives the same bits.
 #include "mpq/runtime/runtime.h"
 
 #include <gtest/gtest.h>
@@ -37,6 +38,14 @@ ir::Graph tiny_net() {
         name);
   };
   int x = b.op("Relu", {conv(b.g.inputs[0], 3, 8, 3, 1, 1, "stem")}, {}, "stem.relu");
+  // 12x12 -> 6x6 (rows) and 7x7 (columns, padded): ceil mode adds a last window that starts in
+  // the map and ends beyond it.
+  x = b.op("MaxPool", {x},
+           {{"kernel_shape", Ints{3, 3}},
+            {"strides", Ints{2, 2}},
+            {"pads", Ints{0, 1, 0, 1}},
+            {"ceil_mode", int64_t{1}}},
+           "stem.pool");
   int y = b.op("Relu", {conv(x, 8, 8, 3, 1, 1, "block.conv1")}, {}, "block.relu1");
   int sum = b.op("Add", {conv(y, 8, 8, 3, 1, 1, "block.conv2"), x}, {}, "block.add");
   sum = b.op("Relu", {sum}, {}, "block.relu2");
