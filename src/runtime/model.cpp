@@ -171,6 +171,14 @@ class Lowering {
     *v = x->c.values[0];
     return true;
   }
+  // `name` (a node's output) is the tensor `t`.
+  void set_tensor(const std::string& name, int t) {
+    p_->names[name] = t;
+    Val v;
+    v.kind = Val::kTensor;
+    v.tensor = t;
+    vals_[name] = v;
+  }
   int add_tensor(TensorDesc d) {
     p_->tensors.push_back(std::move(d));
     return static_cast<int>(p_->tensors.size()) - 1;
@@ -254,13 +262,7 @@ Status Lowering::run(const onnx::ModelProto& model,
 Status Lowering::node(const onnx::NodeProto& n) {
   const std::string& op = n.op_type();
   auto in = [&](int i) -> Val* { return i < n.input_size() ? get(n.input(i)) : nullptr; };
-  auto set_tensor = [&](int t) {
-    p_->names[n.output(0)] = t;
-    Val v;
-    v.kind = Val::kTensor;
-    v.tensor = t;
-    vals_[n.output(0)] = v;
-  };
+  auto set_tensor = [&](int t) { this->set_tensor(n.output(0), t); };
   for (int i = 0; i < n.input_size(); ++i)
     if (!n.input(i).empty() && !get(n.input(i)))
       return fail(n, "input '" + n.input(i) + "' is not defined before this node");
@@ -607,11 +609,7 @@ Status Lowering::max_pool(const onnx::NodeProto& n) {
   d_out.cp = d_out.c;
   st.out = add_tensor(d_out);
   p_->steps.push_back(st);
-  p_->names[n.output(0)] = st.out;
-  Val v;
-  v.kind = Val::kTensor;
-  v.tensor = st.out;
-  vals_[n.output(0)] = v;
+  set_tensor(n.output(0), st.out);
   return Status::Ok();
 }
 
