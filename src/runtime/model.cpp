@@ -733,11 +733,7 @@ Status Lowering::conv(const onnx::NodeProto& n, bool gemm) {
   st.conv = layer;
   st.out = add_tensor(out);
   p_->steps.push_back(st);
-  Val v;
-  v.kind = Val::kTensor;
-  v.tensor = st.out;
-  vals_[n.output(0)] = v;
-  p_->names[n.output(0)] = st.out;
+  set_tensor(n.output(0), st.out);
   return Status::Ok();
 }
 
