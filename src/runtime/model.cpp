@@ -283,7 +283,8 @@ Status Lowering::node(const onnx::NodeProto& n) {
                                                              {"Squeeze", 1},
                                                              {"Slice", 3},
                                                              {"Pad", 1},
-                                                             {"MaxPool", 1}};
+                                                             {"MaxPool", 1},
+                                                             {"Concat", 1}};
   if (auto it = kRequiredInputs.find(op); it != kRequiredInputs.end()) {
     for (int i = 0; i < it->second; ++i)
       if (i >= n.input_size() || n.input(i).empty())
@@ -557,9 +558,44 @@ Status Lowering::node(const onnx::NodeProto& n) {
     return Status::Ok();
   }
   if (op == "MaxPool") return max_pool(n);
-  return fail(n,
-              "the integer runtime does not implement this op (it runs Conv, Gemm, Add, "
-              "Relu, Clip, GlobalAveragePool, MaxPool, Slice, Pad, Flatten/Reshape and Q/DQ)");
+  if (op == "Concat") {
+    const int64_t axis = attr_int(n, "axis", 0);
+    if (axis != 1 && axis != -3)
+      return fail(
+          n, "axis " + std::to_string(axis) + ": only channel concatenation (axis 1) is supported");
+    Step st;
+    st.op = StepOp::kConcat;
+    st.name = n.name();
+    TensorDesc d;
+    for (int i = 0; i < n.input_size(); ++i) {
+      Val* x = in(i);
+      if (!x || x->kind != Val::kTensor || p_->tensors[x->tensor].kind != TensorKind::kI32)
+        return fail(n, "input " + std::to_string(i) + " is not a real-valued tensor");
+      const TensorDesc& t = p_->tensors[x->tensor];
+      if (i == 0) {
+        d = t;
+        st.in0 = x->tensor;
+        continue;
+      }
+      if (t.h != d.h || t.w != d.w)
+        return fail(n, "input " + std::to_string(i) + " is " + std::to_string(t.h) + "x" +
+                           std::to_string(t.w) + ", input 0 is " + std::to_string(d.h) + "x" +
+                           std::to_string(d.w) + "; the maps must have the same size");
+      if (d.c + t.c > kMaxSide)
+        return fail(n, "more than " + std::to_string(kMaxSide) + " channels");
+      d.c += t.c;
+      st.more.push_back(x->tensor);
+    }
+    d.cp = d.c;
+    st.out = add_tensor(d);
+    p_->steps.push_back(st);
+    set_tensor(st.out);
+    return Status::Ok();
+  }
+  return fail(
+      n,
+      "the integer runtime does not implement this op (it runs Conv, Gemm, Add, "
+      "Relu, Clip, GlobalAveragePool, MaxPool, Concat, Slice, Pad, Flatten/Reshape and Q/DQ)");
 }
 
 // MaxPool over the spatial axes of a real-valued map: the maximum commutes with the (positive)

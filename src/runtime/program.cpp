@@ -98,6 +98,7 @@ Status finish_program(Program* p, const std::string& path) {
   std::vector<int> producer(T.size(), -1);
   for (size_t s = 0; s < S.size(); ++s) {
     if (S[s].in0 >= 0) consumers[S[s].in0].push_back(static_cast<int>(s));
+    for (int in : S[s].more) consumers[in].push_back(static_cast<int>(s));
     if (S[s].in1 >= 0 && S[s].in1 != S[s].in0) consumers[S[s].in1].push_back(static_cast<int>(s));
     producer[S[s].out] = static_cast<int>(s);
   }
@@ -268,6 +269,12 @@ Status finish_program(Program* p, const std::string& path) {
         break;
       case StepOp::kGap:
         ok = rescale(st.in0, 1.0 / (T[st.in0].h * T[st.in0].w), &st.rq0);
+        break;
+      case StepOp::kConcat:
+        ok = rescale(st.in0, 1.0, &st.rq0);
+        st.more_rq.resize(st.more.size());
+        for (size_t i = 0; i < st.more.size(); ++i)
+          ok = ok && rescale(st.more[i], 1.0, &st.more_rq[i]);
         break;
       default:
         break;

@@ -76,6 +76,7 @@ enum class StepOp {
   kSlice,          // int32 -> int32
   kPad,            // int32 -> int32 (zeros)
   kMaxPool,        // int32 -> int32 (padding never wins)
+  kConcat,         // int32, ... -> int32 along channels (in0, then `more`)
 };
 
 struct Step {
@@ -91,6 +92,8 @@ struct Step {
   int slice_begin[3] = {0, 0, 0}, slice_step[3] = {1, 1, 1};
   int pad_before[3] = {0, 0, 0}, pad_after[3] = {0, 0, 0};
   int pool_kernel[2] = {1, 1}, pool_stride[2] = {1, 1};  // kMaxPool (pads: pad_before[1..2])
+  std::vector<int> more;                                 // kConcat: the inputs after in0
+  std::vector<Rescale> more_rq;                          // and their rescales to the output's scale
   // kConv with an int32 output: a residual Add (and its Relu) fused after the requantization,
   // and a uint8 copy of the result (a Requantize fused).
   int residual = -1, out2 = -1;

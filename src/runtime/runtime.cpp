@@ -81,6 +81,7 @@ Plan plan_buffers(const Program& p, bool reuse) {
       if (t >= 0 && first[t] < 0) first[t] = s;
     for (int t : {st.in0, st.in1, st.residual})
       if (t >= 0) last[t] = std::max(last[t], s);
+    for (int t : st.more) last[t] = std::max(last[t], s);
   }
   last[p.output] = steps;
   Plan plan;
@@ -422,6 +423,26 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       }
       return;
     }
+    case StepOp::kConcat: {
+      // Each input's channels, rescaled to the output's scale, side by side in every pixel.
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
+      int c0 = 0;
+      for (size_t i = 0; i <= st.more.size(); ++i) {
+        const int t = i == 0 ? st.in0 : st.more[i - 1];
+        const Rescale& rq = i == 0 ? st.rq0 : st.more_rq[i - 1];
+        const int32_t* src = reinterpret_cast<const int32_t*>(data[t]);
+        const int c = p.tensors[t].c;
+        const bool id = identity(rq);
+#pragma omp parallel for num_threads(threads) if (many)
+        for (int64_t px = 0; px < pixels; ++px) {
+          const int32_t* from = src + px * c;
+          int32_t* to = o + px * out.c + c0;
+          for (int k = 0; k < c; ++k) to[k] = id ? from[k] : clamp32(rq.apply(from[k]));
+        }
+        c0 += c;
+      }
+      return;
+    }
     default:
       return;
   }
@@ -502,6 +523,9 @@ Status Model::Impl::load(const std::string& path, const Options& opts) {
         break;
       case StepOp::kMaxPool:
         si.kind = "maxpool";
+        break;
+      case StepOp::kConcat:
+        si.kind = "concat";
         break;
       case StepOp::kConv: {
         const ConvLayer& L = *st.conv;

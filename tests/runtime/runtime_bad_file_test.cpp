@@ -151,6 +151,8 @@ TEST(IntegerRuntimeBadFiles, EveryCraftedGraphIsAOneLineStatus) {
        }},
       {"unknown_op", "does not implement",
        [](onnx::ModelProto& m) { node_of(m, "Relu")->set_op_type("LpPool"); }},
+      {"concat_without_an_axis", "only channel concatenation",
+       [](onnx::ModelProto& m) { node_of(m, "Add")->set_op_type("Concat"); }},
       {"max_pool_without_a_kernel", "only 2-D pooling",
        [](onnx::ModelProto& m) { node_of(m, "Relu")->set_op_type("MaxPool"); }},
       {"input_too_wide", "dimension 3",

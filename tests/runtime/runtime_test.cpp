@@ -1,8 +1,8 @@
 // The integer runtime against the fake-quant simulation of the same .mpq file, on a tiny network
 // built in code that has every op the runtime lowers: conv (3x3, strided, 1x1), depthwise conv,
 // Relu/Clip(0,6) fused into requantization, MaxPool (padded, ceil mode), a residual Add, the
-// option-A shortcut (strided Slice + channel Pad), global pooling and Gemm. Every kernel set
-// gives the same bits.
+// option-A shortcut (strided Slice + channel Pad), Concat, global pooling and Gemm. Every kernel
+// set gives the same bits.
 #include "mpq/runtime/runtime.h"
 
 #include <gtest/gtest.h>
@@ -62,9 +62,11 @@ ir::Graph tiny_net() {
   int pads = b.constant("shortcut.pads", at::tensor({0, 2, 0, 0, 0, 2, 0, 0}, at::kLong));
   int padded = b.op("Pad", {sliced, pads}, {}, "shortcut.pad");
   int out = b.op("Relu", {b.op("Add", {pw, padded}, {}, "down.add")}, {}, "down.relu");
-  int pooled = b.op("GlobalAveragePool", {out}, {}, "pool");
+  // Three maps of different scales side by side (one of them twice).
+  int cat = b.op("Concat", {out, padded, out}, {{"axis", int64_t{1}}}, "concat");
+  int pooled = b.op("GlobalAveragePool", {cat}, {}, "pool");
   int flat = b.op("Flatten", {pooled}, {{"axis", int64_t{1}}}, "flatten");
-  int w = b.constant("fc.w", at::randn({5, 12}) * 0.8);
+  int w = b.constant("fc.w", at::randn({5, 36}) * 0.5);
   int fb = b.constant("fc.b", at::randn({5}) * 0.1);
   return b.finish(b.op("Gemm", {flat, w, fb}, {{"transB", int64_t{1}}}, "fc"));
 }

@@ -51,7 +51,7 @@ struct Options {
 // One step of the lowered program, for profiles and latency tables.
 struct StepInfo {
   std::string name;    // the ONNX node (a conv's name is its layer name)
-  std::string kind;    // conv, dwconv, fc, quantize, add, clip, gap, slice, pad, maxpool
+  std::string kind;    // conv, dwconv, fc, quantize, add, clip, gap, slice, pad, maxpool, concat
   int w_bits = 0;      // convs
   int a_bits = 0;      // width of the input activation grid (convs)
   int64_t macs = 0;    // per image
