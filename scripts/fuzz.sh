@@ -18,6 +18,7 @@ jobs=${JOBS:-1}
 command -v clang++ >/dev/null || { echo "fuzz: clang++ is missing (scripts/setup.sh installs it)"; exit 1; }
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_BASEDIR="$PWD"
+export CCACHE_SLOPPINESS=pch_defines,time_macros
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DMPQ_FUZZ=ON -DMPQ_BUILD_TESTS="${MPQ_FUZZ_TESTS:-OFF}" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
 cmake --build build-fuzz --target fuzz_targets -j "$(nproc)"

@@ -38,6 +38,7 @@ done
 
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 export CCACHE_BASEDIR="$PWD"  # paths relative to the checkout: a fresh clone hits the cache
+export CCACHE_SLOPPINESS=pch_defines,time_macros  # ccache may cache what uses the precompiled ATen
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
 cmake --build build -j "$(nproc)"

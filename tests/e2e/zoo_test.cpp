@@ -3,9 +3,13 @@
 // real ImageNet images, each exported with BN folded (NAME.onnx) and kept (NAME_bn.onnx).
 // Images: ../shared/data/imagenet (skipped with a message when absent; CI always has it).
 //
-// For every model and both exports:
-// - import: mpq's logits equal ONNX Runtime's to 1e-4 relative on identical input tensors;
-// - W8A8 (nearest rounding): ONNX Runtime running the QCDQ export computes the simulation
+// For every model:
+// - import, both exports: mpq's logits equal ONNX Runtime's to 1e-4 relative on identical input
+//   tensors;
+// - W8A8 (nearest rounding), on the default export (BN folded by the exporter; the BN-kept
+//   export, once mpq folds its BN, is the same network up to float rounding and gave the same
+//   errors, so testing it too only doubled this test's minute in CI): ONNX Runtime running the
+//   QCDQ export computes the simulation
 //   (its difference is within the simulation's own noise across batch sizes, or well inside
 //   the quantization error); where the integer runtime runs the model (ResNet-18/50 with
 //   MaxPool, MobileNetV2), its logits are held to the same bound.
@@ -122,7 +126,8 @@ void check_w8a8(const std::string& name, bool integer_runtime = false) {
       data::parse_spec(fmt::format("imagefolder:{}/imagenet/sample1000@{}", z.data, kCalibImages));
   auto calib_ds = data::open_dataset(calib_spec);
   data::Loader calib(*calib_ds, calib_spec, z.pre, kCalibImages);
-  for (const std::string& file : {name + ".onnx", name + "_bn.onnx"}) {
+  {
+    const std::string file = name + ".onnx";
     ir::Graph g = import::load_onnx(z.dir + "/" + file);
     ptq::QuantizeOptions options;
     options.calibration.progress = false;
