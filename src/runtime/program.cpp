@@ -1,5 +1,6 @@
-// After lowering: weight repacking, the scales of real tensors, requantization constants and
-// the Conv [-> Relu | Clip] -> QuantizeLinear fusion.
+// After lowering: weight repacking, then finish_program's passes (class Finisher, in order):
+// the scales of real tensors, the fusions (Conv [-> Relu | Clip] -> QuantizeLinear, output
+// clamps, slice chains, residual block ends) and the requantization constants.
 #include "program.h"
 
 #include <algorithm>
@@ -91,77 +92,122 @@ void pack_layer(ConvLayer& L, const std::vector<int8_t>& q) {
       }
 }
 
-Status finish_program(Program* p, const std::string& path) {
-  auto& T = p->tensors;
-  auto& S = p->steps;
-  std::vector<std::vector<int>> consumers(T.size());
-  std::vector<int> producer(T.size(), -1);
-  for (size_t s = 0; s < S.size(); ++s) {
-    if (S[s].in0 >= 0) consumers[S[s].in0].push_back(static_cast<int>(s));
-    for (int in : S[s].more) consumers[in].push_back(static_cast<int>(s));
-    if (S[s].in1 >= 0 && S[s].in1 != S[s].in0) consumers[S[s].in1].push_back(static_cast<int>(s));
-    producer[S[s].out] = static_cast<int>(s);
+namespace {
+
+// Who reads and who writes each tensor, as lowered (fusions later mark steps dead or move a
+// step's output; these lists stay those of the lowered program).
+struct Links {
+  std::vector<std::vector<int>> consumers;
+  std::vector<int> producer;
+  explicit Links(const Program& p) : consumers(p.tensors.size()), producer(p.tensors.size(), -1) {
+    const auto& steps = p.steps;
+    for (size_t s = 0; s < steps.size(); ++s) {
+      if (steps[s].in0 >= 0) consumers[steps[s].in0].push_back(static_cast<int>(s));
+      for (int in : steps[s].more) consumers[in].push_back(static_cast<int>(s));
+      if (steps[s].in1 >= 0 && steps[s].in1 != steps[s].in0)
+        consumers[steps[s].in1].push_back(static_cast<int>(s));
+      producer[steps[s].out] = static_cast<int>(s);
+    }
   }
-  auto bad = [&](const Step& s, const std::string& what) {
-    return Status{StatusCode::kUnsupported, path + ": node '" + s.name + "': " + what};
-  };
-  // Scales of real tensors, last step first: a tensor spreads the range of a quantizer reading
-  // it over 2^26 levels (32x headroom below 2^31), or takes the scale of a real step reading it
-  // (global pooling: times the map's size, as one value may carry the whole sum); with several
-  // readers, the finest. Coarser real tensors let the rounding of a residual stream, block
-  // after block, flip activations that the simulation (float) keeps.
+};
+
+// The passes of finish_program, in order. Each returns an error for the node it cannot finish.
+class Finisher {
+ public:
+  Finisher(Program* p, const std::string& path)
+      : p_(*p), T_(p->tensors), S_(p->steps), links_(*p), path_(path) {}
+
+  Status run() {
+    assign_real_scales();
+    if (Status s = fuse_conv_requantize(); !s.ok()) return s;
+    fuse_output_clamps();
+    fuse_slice_chains();
+    if (Status s = set_rescales(); !s.ok()) return s;
+    fuse_residual_ends();
+    return check_and_set_output();
+  }
+
+ private:
+  Status bad(const Step& s, const std::string& what) const {
+    return Status{StatusCode::kUnsupported, path_ + ": node '" + s.name + "': " + what};
+  }
+  const std::vector<int>& readers(int tensor) const { return links_.consumers[tensor]; }
+
+  void assign_real_scales();
+  Status fuse_conv_requantize();
+  void fuse_output_clamps();
+  void fuse_slice_chains();
+  Status set_rescales();
+  void fuse_residual_ends();
+  Status check_and_set_output();
+
+  Program& p_;
+  std::vector<TensorDesc>& T_;  // p_.tensors
+  std::vector<Step>& S_;        // p_.steps
+  const Links links_;
+  const std::string& path_;
+};
+
+// Scales of real tensors, last step first: a tensor spreads the range of a quantizer reading it
+// over 2^26 levels (32x headroom below 2^31), or takes the scale of a real step reading it
+// (global pooling: times the map's size, as one value may carry the whole sum); with several
+// readers, the finest. Coarser real tensors let the rounding of a residual stream, block after
+// block, flip activations that the simulation (float) keeps.
+void Finisher::assign_real_scales() {
   constexpr double kRealLevels = 67108864.0;
-  std::vector<bool> known(T.size(), false);
-  for (size_t t = 0; t < T.size(); ++t) known[t] = T[t].kind == TensorKind::kU8;
-  for (int s = static_cast<int>(S.size()) - 1; s >= 0; --s) {
-    int t = S[s].out;
+  std::vector<bool> known(T_.size(), false);
+  for (size_t t = 0; t < T_.size(); ++t) known[t] = T_[t].kind == TensorKind::kU8;
+  for (int s = static_cast<int>(S_.size()) - 1; s >= 0; --s) {
+    int t = S_[s].out;
     if (known[t]) continue;
     // The coarsest of the readers' scales: the finest would overflow int32 where a tensor
     // feeds quantizers of very different steps (a feature map and its pooled mean).
     bool found = false;
-    for (int c : consumers[t]) {
-      const Step& u = S[c];
+    for (int c : readers(t)) {
+      const Step& u = S_[c];
       double candidate = 0;
       if (u.op == StepOp::kRequantize)
-        candidate = T[u.out].scale * std::max(1, T[u.out].hi - T[u.out].lo) / kRealLevels;
+        candidate = T_[u.out].scale * std::max(1, T_[u.out].hi - T_[u.out].lo) / kRealLevels;
       else if (u.op == StepOp::kGap && known[u.out])  // a value may be the whole sum
-        candidate = T[u.out].scale * T[t].h * T[t].w;
+        candidate = T_[u.out].scale * T_[t].h * T_[t].w;
       else if (u.op != StepOp::kConv && known[u.out])
-        candidate = T[u.out].scale;
+        candidate = T_[u.out].scale;
       if (candidate > 0) {
-        T[t].scale = found ? std::min(T[t].scale, candidate) : candidate;
+        T_[t].scale = found ? std::min(T_[t].scale, candidate) : candidate;
         found = true;
       }
     }
     if (!found) {
-      const Step& st = S[s];
+      const Step& st = S_[s];
       if (st.op == StepOp::kConv) {
         double m = 0;
         for (int c = 0; c < st.conv->oc; ++c)
           m = std::max(m, st.conv->in_scale * st.conv->w_scale[c]);
-        T[t].scale = (m > 0 ? m : 1.0) / 256;
+        T_[t].scale = (m > 0 ? m : 1.0) / 256;
       } else {
-        T[t].scale = 1.0 / kRealLevels;
+        T_[t].scale = 1.0 / kRealLevels;
       }
     }
     known[t] = true;
   }
-  // Fusion: Conv [-> Clip] -> Requantize, each the only reader of the one before.
-  const int output = p->output;
-  for (Step& st : S) {
+}
+
+// Conv [-> Clip] -> Requantize, each the only reader of the one before: one conv writing uint8.
+Status Finisher::fuse_conv_requantize() {
+  const int output = p_.output;
+  for (Step& st : S_) {
     if (st.op != StepOp::kConv || st.out == output) continue;
-    const auto& readers = consumers[st.out];
-    if (readers.size() != 1) continue;
-    Step* next = &S[readers[0]];
+    if (readers(st.out).size() != 1) continue;
+    Step* next = &S_[readers(st.out)[0]];
     double lo = -INFINITY, hi = INFINITY;
     Step* clip = nullptr;
-    if (next->op == StepOp::kClip && next->out != output && consumers[next->out].size() == 1) {
+    if (next->op == StepOp::kClip && next->out != output && readers(next->out).size() == 1) {
       clip = next;
       lo = clip->lo, hi = clip->hi;
-      next = &S[consumers[next->out][0]];
+      next = &S_[readers(next->out)[0]];
     }
     if (next->op != StepOp::kRequantize) continue;
-    TensorDesc& u = T[next->out];
+    TensorDesc& u = T_[next->out];
     // The clamp in output steps (bounded before the cast: a crafted clip may be huge).
     auto steps_of = [&](double v) { return std::clamp(std::nearbyint(v / u.scale), -1e6, 1e6); };
     if (std::isfinite(lo)) u.lo = std::max<int>(u.lo, static_cast<int>(steps_of(lo)) + u.zp);
@@ -171,27 +217,34 @@ Status finish_program(Program* p, const std::string& path) {
     next->dead = true;
     st.out = next->out;
   }
-  // A Relu/Clip that is the only reader of an int32 conv or add becomes its output clamp.
-  for (Step& st : S) {
+  return Status::Ok();
+}
+
+// A Relu/Clip that is the only reader of an int32 conv or add becomes its output clamp.
+void Finisher::fuse_output_clamps() {
+  const int output = p_.output;
+  for (Step& st : S_) {
     if (st.dead || (st.op != StepOp::kConv && st.op != StepOp::kAdd) || st.out == output ||
-        T[st.out].kind != TensorKind::kI32)
+        T_[st.out].kind != TensorKind::kI32)
       continue;
-    const auto& readers = consumers[st.out];
-    if (readers.size() != 1 || S[readers[0]].op != StepOp::kClip || S[readers[0]].dead ||
-        S[readers[0]].out == output)  // the output is written raw, without a clamp
+    const auto& r = readers(st.out);
+    if (r.size() != 1 || S_[r[0]].op != StepOp::kClip || S_[r[0]].dead ||
+        S_[r[0]].out == output)  // the output is written raw, without a clamp
       continue;
-    Step& clip = S[readers[0]];
-    if (!identity_scale(T[st.out].scale, T[clip.out].scale)) continue;
+    Step& clip = S_[r[0]];
+    if (!identity_scale(T_[st.out].scale, T_[clip.out].scale)) continue;
     st.lo = clip.lo, st.hi = clip.hi;
     st.out = clip.out;
     clip.dead = true;
   }
-  // Slice -> Slice [-> Pad of channels] (the option-A shortcut) runs as one gather.
-  for (Step& st : S) {
-    if (st.dead || st.op != StepOp::kSlice || st.out == output) continue;
-    const auto& readers = consumers[st.out];
-    if (readers.size() != 1) continue;
-    Step& next = S[readers[0]];
+}
+
+// Slice -> Slice [-> Pad of channels] (the option-A shortcut) runs as one gather.
+void Finisher::fuse_slice_chains() {
+  for (Step& st : S_) {
+    if (st.dead || st.op != StepOp::kSlice || st.out == p_.output) continue;
+    if (readers(st.out).size() != 1) continue;
+    Step& next = S_[readers(st.out)[0]];
     if (next.dead || next.in0 != st.out) continue;
     auto steps_fit = [&] {
       for (int a = 0; a < 3; ++a)
@@ -218,19 +271,24 @@ Status finish_program(Program* p, const std::string& path) {
       next.dead = true;
     }
   }
-  // Requantization constants.
-  for (Step& st : S) {
+}
+
+// Requantization constants: a conv's per-channel multipliers, every other step's rescale of its
+// inputs to its output's scale, and the clamps in output units.
+Status Finisher::set_rescales() {
+  const int output = p_.output;
+  for (Step& st : S_) {
     if (st.dead) continue;
-    const TensorDesc& out = T[st.out];
+    const TensorDesc& out = T_[st.out];
     if (st.op == StepOp::kConv) {
       ConvLayer& L = *st.conv;
       const int padded = static_cast<int>(L.zpcorr.size());
       L.mult.assign(padded, 0), L.shift.assign(padded, 0), L.add.assign(padded, 0);
       if (st.out == output) {  // raw accumulators, made float at the end
-        p->out_scale.resize(L.oc), p->out_bias.resize(L.oc);
+        p_.out_scale.resize(L.oc), p_.out_bias.resize(L.oc);
         for (int c = 0; c < L.oc; ++c) {
-          p->out_scale[c] = static_cast<float>(L.in_scale * L.w_scale[c]);
-          p->out_bias[c] = static_cast<float>(L.bias[c]);
+          p_.out_scale[c] = static_cast<float>(L.in_scale * L.w_scale[c]);
+          p_.out_bias[c] = static_cast<float>(L.bias[c]);
         }
         continue;
       }
@@ -246,7 +304,7 @@ Status finish_program(Program* p, const std::string& path) {
       continue;
     }
     auto rescale = [&](int in, double extra, Rescale* d) {
-      double r = T[in].scale / out.scale * extra;
+      double r = T_[in].scale / out.scale * extra;
       if (r == 1.0) {
         *d = Rescale{};
         return true;
@@ -268,7 +326,7 @@ Status finish_program(Program* p, const std::string& path) {
         set_clamp(st, out.scale);
         break;
       case StepOp::kGap:
-        ok = rescale(st.in0, 1.0 / (T[st.in0].h * T[st.in0].w), &st.rq0);
+        ok = rescale(st.in0, 1.0 / (T_[st.in0].h * T_[st.in0].w), &st.rq0);
         break;
       case StepOp::kConcat:
         ok = rescale(st.in0, 1.0, &st.rq0);
@@ -281,20 +339,25 @@ Status finish_program(Program* p, const std::string& path) {
     }
     if (!ok) return bad(st, "a rescale factor is out of the fixed-point range");
   }
-  // A residual block's end: Conv -> Add [-> Relu] -> {Requantize, ...} runs as one conv whose
-  // epilogue adds the rescaled residual, clamps, and writes the int32 sum and its uint8 copy.
-  for (size_t s = 0; s < S.size(); ++s) {
-    Step& st = S[s];
+  return Status::Ok();
+}
+
+// A residual block's end: Conv -> Add [-> Relu] -> {Requantize, ...} runs as one conv whose
+// epilogue adds the rescaled residual, clamps, and writes the int32 sum and its uint8 copy.
+void Finisher::fuse_residual_ends() {
+  const int output = p_.output;
+  for (size_t s = 0; s < S_.size(); ++s) {
+    Step& st = S_[s];
     if (st.dead || st.op != StepOp::kConv || st.conv->kind != ConvKind::kConv || st.out == output ||
-        T[st.out].kind != TensorKind::kI32)
+        T_[st.out].kind != TensorKind::kI32)
       continue;
-    const auto& readers = consumers[st.out];
-    if (readers.size() == 1 && S[readers[0]].op == StepOp::kAdd && !S[readers[0]].dead) {
-      Step& add = S[readers[0]];
+    const auto& r = readers(st.out);
+    if (r.size() == 1 && S_[r[0]].op == StepOp::kAdd && !S_[r[0]].dead) {
+      Step& add = S_[r[0]];
       const bool first = add.in0 == st.out;
       const int other = first ? add.in1 : add.in0;
       const Rescale& mine = first ? add.rq0 : add.rq1;
-      const bool before = producer[other] < static_cast<int>(s);
+      const bool before = links_.producer[other] < static_cast<int>(s);
       if (other != st.out && before && mine.mult == 1 && mine.shift == 0 && mine.add == 0 &&
           add.out != output) {
         st.residual = other;
@@ -305,8 +368,8 @@ Status finish_program(Program* p, const std::string& path) {
       }
     }
     if (st.out == output) continue;
-    for (int r : consumers[st.out]) {
-      Step& rq = S[r];
+    for (int c : readers(st.out)) {
+      Step& rq = S_[c];
       if (rq.op == StepOp::kRequantize && !rq.dead && rq.in0 == st.out) {
         st.out2 = rq.out;
         st.out2_rq = rq.rq0;
@@ -315,20 +378,28 @@ Status finish_program(Program* p, const std::string& path) {
       }
     }
   }
+}
+
+// What the kernels need of the finished program, and the float scales of the output.
+Status Finisher::check_and_set_output() {
   // A fully connected layer reads its input as rows without borders.
-  for (const Step& st : S)
+  for (const Step& st : S_)
     if (!st.dead && st.op == StepOp::kConv && st.conv->kind == ConvKind::kFc &&
-        T[st.in0].border != 0)
+        T_[st.in0].border != 0)
       return bad(st, "the input of this fully connected layer is also read by a padded conv");
-  const TensorDesc& o = T[output];
+  const TensorDesc& o = T_[p_.output];
   if (o.h != 1 || o.w != 1)
     return Status{StatusCode::kUnsupported,
-                  path + ": the output is a feature map; the runtime returns class scores"};
-  if (p->out_scale.empty()) {
-    p->out_scale.assign(o.c, static_cast<float>(o.scale));
-    p->out_bias.assign(o.c, 0.0f);
+                  path_ + ": the output is a feature map; the runtime returns class scores"};
+  if (p_.out_scale.empty()) {
+    p_.out_scale.assign(o.c, static_cast<float>(o.scale));
+    p_.out_bias.assign(o.c, 0.0f);
   }
   return Status::Ok();
 }
+
+}  // namespace
+
+Status finish_program(Program* p, const std::string& path) { return Finisher(p, path).run(); }
 
 }  // namespace mpq::runtime

@@ -1,0 +1,70 @@
+// Element-wise ops on real-valued (int32) tensors: Clip and Relu (on a uint8 tensor they narrow
+// its grid), Add.
+#include <algorithm>
+#include <cmath>
+
+#include "../lowering.h"
+
+namespace mpq::runtime {
+
+Status lower_clip(Lowering& L, const onnx::NodeProto& n) {
+  Program& p = L.program();
+  Val* x = L.in(n, 0);
+  const std::string& op = n.op_type();
+  double lo = op == "Relu" ? 0 : -INFINITY, hi = INFINITY;
+  if (op == "Clip") {
+    if (n.input_size() > 1 && !n.input(1).empty() && !L.scalar(n.input(1), &lo))
+      return L.fail(n, "min must be a constant");
+    if (n.input_size() > 2 && !n.input(2).empty() && !L.scalar(n.input(2), &hi))
+      return L.fail(n, "max must be a constant");
+    if (const auto* a = attr(n, "min")) lo = a->f();
+    if (const auto* a = attr(n, "max")) hi = a->f();
+    if (std::isnan(lo) || std::isnan(hi)) return L.fail(n, "min and max must be numbers");
+  }
+  if (x->kind != Val::kTensor) return L.fail(n, "clips something that is not a tensor");
+  TensorDesc src = p.tensors[x->tensor];
+  if (src.kind == TensorKind::kU8) {  // narrows the grid of a QuantizeLinear
+    TensorDesc& d = p.tensors[x->tensor];
+    // In doubles first: a bound like 1e30 must not be cast to int.
+    const double new_lo = std::max<double>(d.lo, std::ceil(lo));
+    const double new_hi = std::min<double>(d.hi, std::floor(hi));
+    if (!(new_lo <= new_hi)) return L.fail(n, "clips the uint8 grid to nothing");
+    d.lo = static_cast<int>(new_lo), d.hi = static_cast<int>(new_hi);
+    L.set_tensor(n.output(0), x->tensor);
+    return Status::Ok();
+  }
+  Step st;
+  st.op = StepOp::kClip;
+  st.name = n.name();
+  st.in0 = x->tensor;
+  st.lo = lo, st.hi = hi;
+  st.out = L.add_tensor(src);
+  p.steps.push_back(st);
+  L.set_tensor(n.output(0), st.out);
+  return Status::Ok();
+}
+
+Status lower_add(Lowering& L, const onnx::NodeProto& n) {
+  Program& p = L.program();
+  Val *a = L.in(n, 0), *b = L.in(n, 1);
+  if (a->kind != Val::kTensor || b->kind != Val::kTensor ||
+      p.tensors[a->tensor].kind != TensorKind::kI32 ||
+      p.tensors[b->tensor].kind != TensorKind::kI32)
+    return L.fail(n, "adds values that are not real-valued tensors");
+  const TensorDesc &da = p.tensors[a->tensor], &db = p.tensors[b->tensor];
+  if (da.c != db.c || da.h != db.h || da.w != db.w)
+    return L.fail(n, "adds tensors of different shapes (" + std::to_string(da.c) + "x" +
+                         std::to_string(da.h) + "x" + std::to_string(da.w) + " and " +
+                         std::to_string(db.c) + "x" + std::to_string(db.h) + "x" +
+                         std::to_string(db.w) + "); broadcasting is not supported");
+  Step st;
+  st.op = StepOp::kAdd;
+  st.name = n.name();
+  st.in0 = a->tensor, st.in1 = b->tensor;
+  st.out = L.add_tensor(da);
+  p.steps.push_back(st);
+  L.set_tensor(n.output(0), st.out);
+  return Status::Ok();
+}
+
+}  // namespace mpq::runtime
