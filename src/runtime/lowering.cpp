@@ -26,6 +26,8 @@ const std::map<std::string, OpLowering>& op_lowerings() {
       {"GlobalAveragePool", {1, lower_global_pool}},
       {"ReduceMean", {1, lower_global_pool}},
       {"MaxPool", {1, lower_max_pool}},
+      {"AveragePool", {1, lower_average_pool}},
+      {"BatchNormalization", {5, lower_batch_norm}},
       {"Flatten", {1, lower_flatten}},
       {"Reshape", {1, lower_flatten}},
       {"Squeeze", {1, lower_flatten}},

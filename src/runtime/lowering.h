@@ -106,10 +106,12 @@ Status lower_dequantize(Lowering& L, const onnx::NodeProto& n);
 Status lower_quantize(Lowering& L, const onnx::NodeProto& n);
 Status lower_clip(Lowering& L, const onnx::NodeProto& n);  // elementwise.cpp: Clip and Relu
 Status lower_add(Lowering& L, const onnx::NodeProto& n);
+Status lower_batch_norm(Lowering& L, const onnx::NodeProto& n);
 Status lower_conv(Lowering& L, const onnx::NodeProto& n);  // conv.cpp
 Status lower_gemm(Lowering& L, const onnx::NodeProto& n);
 Status lower_global_pool(Lowering& L, const onnx::NodeProto& n);  // pool.cpp
 Status lower_max_pool(Lowering& L, const onnx::NodeProto& n);
+Status lower_average_pool(Lowering& L, const onnx::NodeProto& n);
 Status lower_flatten(Lowering& L, const onnx::NodeProto& n);  // layout.cpp
 Status lower_slice(Lowering& L, const onnx::NodeProto& n);
 Status lower_pad(Lowering& L, const onnx::NodeProto& n);

@@ -9,7 +9,8 @@
 //                                                   Conv [-> Relu | Clip] -> QuantizeLinear
 //                                                   fuses into one uint8 requantize and clamp
 //   Add, Relu, Clip, GlobalAveragePool, MaxPool,    on int32 real tensors
-//   Concat, Slice, Pad
+//   AveragePool, BatchNormalization (after a
+//   Concat: per-channel affine), Concat, Slice, Pad
 //   Flatten, Reshape                                aliases (of a 1x1 spatial tensor)
 //
 // A real tensor holds round(value / S), S spreading the range of a quantizer that reads it

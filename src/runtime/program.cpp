@@ -148,6 +148,15 @@ class Finisher {
   const std::string& path_;
 };
 
+// The scale of an affine step's input: the channel of largest |scale| maps one input step to 32
+// output steps (its output keeps 2^21 levels over the range of the quantizer reading it), and
+// a channel of a 256x smaller scale, whose inputs are that much larger, still fits in int32.
+double affine_input_scale(const Step& st, double out_scale) {
+  double a = 0;
+  for (double v : st.channel_scale) a = std::max(a, std::fabs(v));
+  return a > 0 ? out_scale * 32 / a : out_scale;
+}
+
 // Scales of real tensors, last step first: a tensor spreads the range of a quantizer reading it
 // over 2^26 levels (32x headroom below 2^31), or takes the scale of a real step reading it
 // (global pooling: times the map's size, as one value may carry the whole sum); with several
@@ -170,6 +179,10 @@ void Finisher::assign_real_scales() {
         candidate = T_[u.out].scale * std::max(1, T_[u.out].hi - T_[u.out].lo) / kRealLevels;
       else if (u.op == StepOp::kGap && known[u.out])  // a value may be the whole sum
         candidate = T_[u.out].scale * T_[t].h * T_[t].w;
+      else if (u.op == StepOp::kAvgPool && known[u.out])  // the same, over a window
+        candidate = T_[u.out].scale * u.pool_kernel[0] * u.pool_kernel[1];
+      else if (u.op == StepOp::kAffine && known[u.out])
+        candidate = affine_input_scale(u, T_[u.out].scale);
       else if (u.op != StepOp::kConv && known[u.out])
         candidate = T_[u.out].scale;
       if (candidate > 0) {
@@ -220,12 +233,13 @@ Status Finisher::fuse_conv_requantize() {
   return Status::Ok();
 }
 
-// A Relu/Clip that is the only reader of an int32 conv or add becomes its output clamp.
+// A Relu/Clip that is the only reader of an int32 conv, add or affine step becomes its output
+// clamp.
 void Finisher::fuse_output_clamps() {
   const int output = p_.output;
   for (Step& st : S_) {
-    if (st.dead || (st.op != StepOp::kConv && st.op != StepOp::kAdd) || st.out == output ||
-        T_[st.out].kind != TensorKind::kI32)
+    if (st.dead || (st.op != StepOp::kConv && st.op != StepOp::kAdd && st.op != StepOp::kAffine) ||
+        st.out == output || T_[st.out].kind != TensorKind::kI32)
       continue;
     const auto& r = readers(st.out);
     if (r.size() != 1 || S_[r[0]].op != StepOp::kClip || S_[r[0]].dead ||
@@ -328,6 +342,22 @@ Status Finisher::set_rescales() {
       case StepOp::kGap:
         ok = rescale(st.in0, 1.0 / (T_[st.in0].h * T_[st.in0].w), &st.rq0);
         break;
+      case StepOp::kAvgPool:
+        ok = rescale(st.in0, 1.0 / (st.pool_kernel[0] * st.pool_kernel[1]), &st.rq0);
+        break;
+      case StepOp::kAffine: {
+        const double r = T_[st.in0].scale / out.scale;
+        const size_t channels = st.channel_scale.size();
+        st.channel_rq.resize(channels);
+        st.channel_negate.resize(channels);
+        for (size_t c = 0; c < channels && ok; ++c) {
+          st.channel_negate[c] = st.channel_scale[c] < 0;
+          ok = make_dyadic(std::fabs(st.channel_scale[c]) * r, st.channel_shift[c] / out.scale,
+                           &st.channel_rq[c]);
+        }
+        set_clamp(st, out.scale);
+        break;
+      }
       case StepOp::kConcat:
         ok = rescale(st.in0, 1.0, &st.rq0);
         st.more_rq.resize(st.more.size());

@@ -76,6 +76,8 @@ enum class StepOp {
   kSlice,          // int32 -> int32
   kPad,            // int32 -> int32 (zeros)
   kMaxPool,        // int32 -> int32 (padding never wins)
+  kAvgPool,        // int32 -> int32 (windows of one size)
+  kAffine,         // int32 -> int32, per channel: scale·x + shift (inference BatchNormalization)
   kConcat,         // int32, ... -> int32 along channels (in0, then `more`)
 };
 
@@ -91,7 +93,12 @@ struct Step {
   Rescale rq0, rq1;  // rescale of in0 / in1 to the output's scale
   int slice_begin[3] = {0, 0, 0}, slice_step[3] = {1, 1, 1};
   int pad_before[3] = {0, 0, 0}, pad_after[3] = {0, 0, 0};
-  int pool_kernel[2] = {1, 1}, pool_stride[2] = {1, 1};  // kMaxPool (pads: pad_before[1..2])
+  int pool_kernel[2] = {1, 1}, pool_stride[2] = {1, 1};  // pooling (pads: pad_before/after[1..2])
+  // kAffine: real scale and shift per channel, then per channel the rescale of |scale|·r + shift
+  // to the output's units, applied to −r where the scale is negative.
+  std::vector<double> channel_scale, channel_shift;
+  std::vector<Rescale> channel_rq;
+  std::vector<uint8_t> channel_negate;
   std::vector<int> more;                                 // kConcat: the inputs after in0
   std::vector<Rescale> more_rq;                          // and their rescales to the output's scale
   // kConv with an int32 output: a residual Add (and its Relu) fused after the requantization,

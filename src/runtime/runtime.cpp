@@ -423,6 +423,42 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       }
       return;
     }
+    case StepOp::kAvgPool: {
+      // Each window's integer sum, rescaled by 1 / (kernel area); pads add zeros.
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t px = 0; px < pixels; ++px) {
+        const int64_t b = px / (out.h * out.w);
+        const int y0 = static_cast<int>(px / out.w % out.h) * st.pool_stride[0] - st.pad_before[1];
+        const int x0 = static_cast<int>(px % out.w) * st.pool_stride[1] - st.pad_before[2];
+        const int y1 = std::min(y0 + st.pool_kernel[0], in.h);
+        const int x1 = std::min(x0 + st.pool_kernel[1], in.w);
+        int32_t* dst = o + px * out.c;
+        for (int c = 0; c < out.c; ++c) {
+          int64_t sum = 0;
+          for (int y = std::max(y0, 0); y < y1; ++y)
+            for (int x = std::max(x0, 0); x < x1; ++x)
+              sum += a[((b * in.h + y) * in.w + x) * in.c + c];
+          dst[c] = clamp32(st.rq0.apply(sum));
+        }
+      }
+      return;
+    }
+    case StepOp::kAffine: {
+      // Per channel: the rescale of ±r (the sign of the channel's scale) plus its shift, clamped.
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t px = 0; px < pixels; ++px) {
+        const int32_t* src = a + px * in.c;
+        int32_t* dst = o + px * out.c;
+        for (int c = 0; c < out.c; ++c) {
+          const int64_t v = st.channel_negate[c] ? -static_cast<int64_t>(src[c]) : src[c];
+          dst[c] =
+              static_cast<int32_t>(std::clamp<int64_t>(st.channel_rq[c].apply(v), st.ilo, st.ihi));
+        }
+      }
+      return;
+    }
     case StepOp::kConcat: {
       // Each input's channels, rescaled to the output's scale, side by side in every pixel.
       int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
@@ -523,6 +559,12 @@ Status Model::Impl::load(const std::string& path, const Options& opts) {
         break;
       case StepOp::kMaxPool:
         si.kind = "maxpool";
+        break;
+      case StepOp::kAvgPool:
+        si.kind = "avgpool";
+        break;
+      case StepOp::kAffine:
+        si.kind = "affine";
         break;
       case StepOp::kConcat:
         si.kind = "concat";

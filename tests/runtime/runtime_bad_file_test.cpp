@@ -155,6 +155,20 @@ TEST(IntegerRuntimeBadFiles, EveryCraftedGraphIsAOneLineStatus) {
        [](onnx::ModelProto& m) { node_of(m, "Add")->set_op_type("Concat"); }},
       {"max_pool_without_a_kernel", "only 2-D pooling",
        [](onnx::ModelProto& m) { node_of(m, "Relu")->set_op_type("MaxPool"); }},
+      // Padding that count_include_pad = 0 leaves out: border windows of fewer values.
+      {"average_pool_uncounted_pads", "count_include_pad",
+       [](onnx::ModelProto& m) {
+         onnx::NodeProto* n = node_of(m, "Relu");
+         n->set_op_type("AveragePool");
+         for (auto [name, v] : {std::pair{"kernel_shape", 3}, {"pads", 1}}) {
+           auto* a = n->add_attribute();
+           a->set_name(name);
+           a->set_type(onnx::AttributeProto::INTS);
+           for (int i = 0; i < (v == 3 ? 2 : 4); ++i) a->add_ints(v);
+         }
+       }},
+      {"batch_norm_without_statistics", "BatchNormalization needs 5",
+       [](onnx::ModelProto& m) { node_of(m, "Relu")->set_op_type("BatchNormalization"); }},
       {"input_too_wide", "dimension 3",
        [](onnx::ModelProto& m) {
          m.mutable_graph()

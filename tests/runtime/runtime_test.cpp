@@ -1,8 +1,8 @@
 // The integer runtime against the fake-quant simulation of the same .mpq file, on a tiny network
 // built in code that has every op the runtime lowers: conv (3x3, strided, 1x1), depthwise conv,
 // Relu/Clip(0,6) fused into requantization, MaxPool (padded, ceil mode), a residual Add, the
-// option-A shortcut (strided Slice + channel Pad), Concat, global pooling and Gemm. Every kernel
-// set gives the same bits.
+// option-A shortcut (strided Slice + channel Pad), Concat, BatchNormalization after it (an affine
+// step), AveragePool, global pooling and Gemm. Every kernel set gives the same bits.
 #include "mpq/runtime/runtime.h"
 
 #include <gtest/gtest.h>
@@ -64,7 +64,16 @@ ir::Graph tiny_net() {
   int out = b.op("Relu", {b.op("Add", {pw, padded}, {}, "down.add")}, {}, "down.relu");
   // Three maps of different scales side by side (one of them twice).
   int cat = b.op("Concat", {out, padded, out}, {{"axis", int64_t{1}}}, "concat");
-  int pooled = b.op("GlobalAveragePool", {cat}, {}, "pool");
+  // DenseNet's BatchNormalization after a Concat (no conv to fold into; some scales negative),
+  // its Relu, then a 2x2 average pool (3x4 -> 1x2).
+  int bn =
+      b.op("BatchNormalization",
+           {cat, b.constant("bn.scale", at::randn({36})), b.constant("bn.bias", at::randn({36})),
+            b.constant("bn.mean", at::randn({36})), b.constant("bn.var", at::rand({36}) * 2 + 0.1)},
+           {{"epsilon", 1e-5}}, "bn");
+  int avg = b.op("AveragePool", {b.op("Relu", {bn}, {}, "bn.relu")},
+                 {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}}, "avg");
+  int pooled = b.op("GlobalAveragePool", {avg}, {}, "pool");
   int flat = b.op("Flatten", {pooled}, {{"axis", int64_t{1}}}, "flatten");
   int w = b.constant("fc.w", at::randn({5, 36}) * 0.5);
   int fb = b.constant("fc.b", at::randn({5}) * 0.1);

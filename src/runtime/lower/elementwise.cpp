@@ -1,5 +1,6 @@
 // Element-wise ops on real-valued (int32) tensors: Clip and Relu (on a uint8 tensor they narrow
-// its grid), Add.
+// its grid), Add, and inference BatchNormalization where no conv precedes it to fold into
+// (DenseNet's after a Concat) as a per-channel affine map.
 #include <algorithm>
 #include <cmath>
 
@@ -65,6 +66,43 @@ Status lower_add(Lowering& L, const onnx::NodeProto& n) {
   p.steps.push_back(st);
   L.set_tensor(n.output(0), st.out);
   return Status::Ok();
+}
+
+Status lower_batch_norm(Lowering& L, const onnx::NodeProto& n) {
+  Val* x = L.in(n, 0);
+  if (!L.is_tensor(x, TensorKind::kI32))
+    return L.fail(n, "normalizes a value that is not a real-valued tensor");
+  if (n.output_size() > 1) return L.fail(n, "training-mode outputs are not supported");
+  if (attr_int(n, "training_mode", 0) != 0) return L.fail(n, "training_mode = 1 is not supported");
+  const TensorDesc& in = L.program().tensors[x->tensor];
+  const char* names[4] = {"scale", "bias", "mean", "var"};
+  const std::vector<double>* v[4];
+  for (int i = 0; i < 4; ++i) {
+    Val* c = L.in(n, i + 1);
+    if (c->kind != Val::kConst || c->c.values.size() != static_cast<size_t>(in.c))
+      return L.fail(n, std::string(names[i]) + " must be a constant of " + std::to_string(in.c) +
+                           " values, one per channel");
+    v[i] = &c->c.values;
+  }
+  const onnx::AttributeProto* eps_attr = attr(n, "epsilon");
+  const double eps = eps_attr ? eps_attr->f() : 1e-5;
+  Step st;
+  st.op = StepOp::kAffine;
+  st.in0 = x->tensor;
+  for (int c = 0; c < in.c; ++c) {
+    const double var = (*v[3])[c] + eps;
+    if (!(var > 0) || !std::isfinite(var))
+      return L.fail(n, "channel " + std::to_string(c) + ": variance + epsilon is " +
+                           std::to_string(var) + "; it must be finite and positive");
+    const double a = (*v[0])[c] / std::sqrt(var), b = (*v[1])[c] - (*v[2])[c] * a;
+    if (!std::isfinite(a) || !std::isfinite(b))
+      return L.fail(n, "channel " + std::to_string(c) + ": the scale or shift is not finite");
+    st.channel_scale.push_back(a);
+    st.channel_shift.push_back(b);
+  }
+  TensorDesc out = in;
+  out.cp = out.c;
+  return L.add_step(n, st, out);
 }
 
 }  // namespace mpq::runtime
