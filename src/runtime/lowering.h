@@ -37,8 +37,12 @@ struct Weight {
 
 // What an ONNX value is while lowering.
 struct Val {
-  enum Kind { kNone, kInput, kTensor, kConst, kWeight } kind = kNone;
+  // kGrouped: `tensor` seen as [batch, groups, c / groups, h, w] (a Reshape); kShuffled: that
+  // view with its two channel axes swapped (a Transpose), which a Reshape back to 4-D makes a
+  // channel shuffle.
+  enum Kind { kNone, kInput, kTensor, kConst, kWeight, kGrouped, kShuffled } kind = kNone;
   int tensor = -1;
+  int groups = 0;
   Const c;
   const PackedRef* packed = nullptr;  // a bit-packed weight of the weights section
   std::shared_ptr<Weight> w;
@@ -112,9 +116,20 @@ Status lower_gemm(Lowering& L, const onnx::NodeProto& n);
 Status lower_global_pool(Lowering& L, const onnx::NodeProto& n);  // pool.cpp
 Status lower_max_pool(Lowering& L, const onnx::NodeProto& n);
 Status lower_average_pool(Lowering& L, const onnx::NodeProto& n);
-Status lower_flatten(Lowering& L, const onnx::NodeProto& n);  // layout.cpp
+Status lower_flatten(Lowering& L, const onnx::NodeProto& n);  // layout.cpp: Flatten, Squeeze
+Status lower_reshape(Lowering& L, const onnx::NodeProto& n);
+Status lower_transpose(Lowering& L, const onnx::NodeProto& n);
 Status lower_slice(Lowering& L, const onnx::NodeProto& n);
 Status lower_pad(Lowering& L, const onnx::NodeProto& n);
 Status lower_concat(Lowering& L, const onnx::NodeProto& n);
+Status lower_shape(Lowering& L, const onnx::NodeProto& n);  // shape.cpp: constant shape arithmetic
+Status lower_gather(Lowering& L, const onnx::NodeProto& n);
+Status lower_unsqueeze(Lowering& L, const onnx::NodeProto& n);
+Status lower_arithmetic(Lowering& L, const onnx::NodeProto& n);  // Sub, Mul, Div of constants
+// Add, Mul, Sub or Div of two constants (the other element-wise lowerings call it first);
+// *folded is false when an input is not a constant.
+Status fold_arithmetic(Lowering& L, const onnx::NodeProto& n, bool* folded);
+// Concat of constants along axis 0 (the same).
+Status fold_concat(Lowering& L, const onnx::NodeProto& n, bool* folded);
 
 }  // namespace mpq::runtime

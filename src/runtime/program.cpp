@@ -331,6 +331,7 @@ Status Finisher::set_rescales() {
       case StepOp::kSlice:
       case StepOp::kPad:
       case StepOp::kMaxPool:
+      case StepOp::kShuffle:
       case StepOp::kClip:
         ok = rescale(st.in0, 1.0, &st.rq0);
         if (st.op == StepOp::kClip) set_clamp(st, out.scale);

@@ -79,6 +79,7 @@ enum class StepOp {
   kAvgPool,        // int32 -> int32 (windows of one size)
   kAffine,         // int32 -> int32, per channel: scale·x + shift (inference BatchNormalization)
   kConcat,         // int32, ... -> int32 along channels (in0, then `more`)
+  kShuffle,        // int32 -> int32, output channel k = input channel channel_map[k]
 };
 
 struct Step {
@@ -99,6 +100,7 @@ struct Step {
   std::vector<double> channel_scale, channel_shift;
   std::vector<Rescale> channel_rq;
   std::vector<uint8_t> channel_negate;
+  std::vector<int> channel_map;                          // kShuffle
   std::vector<int> more;                                 // kConcat: the inputs after in0
   std::vector<Rescale> more_rq;                          // and their rescales to the output's scale
   // kConv with an int32 output: a residual Add (and its Relu) fused after the requantization,

@@ -444,6 +444,20 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       }
       return;
     }
+    case StepOp::kShuffle: {
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
+      const bool id = identity(st.rq0);
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t px = 0; px < pixels; ++px) {
+        const int32_t* src = a + px * in.c;
+        int32_t* dst = o + px * out.c;
+        for (int c = 0; c < out.c; ++c) {
+          const int32_t v = src[st.channel_map[c]];
+          dst[c] = id ? v : clamp32(st.rq0.apply(v));
+        }
+      }
+      return;
+    }
     case StepOp::kAffine: {
       // Per channel: the rescale of ±r (the sign of the channel's scale) plus its shift, clamped.
       int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
@@ -565,6 +579,9 @@ Status Model::Impl::load(const std::string& path, const Options& opts) {
         break;
       case StepOp::kAffine:
         si.kind = "affine";
+        break;
+      case StepOp::kShuffle:
+        si.kind = "shuffle";
         break;
       case StepOp::kConcat:
         si.kind = "concat";

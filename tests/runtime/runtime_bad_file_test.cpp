@@ -167,6 +167,12 @@ TEST(IntegerRuntimeBadFiles, EveryCraftedGraphIsAOneLineStatus) {
            for (int i = 0; i < (v == 3 ? 2 : 4); ++i) a->add_ints(v);
          }
        }},
+      {"transpose_not_a_shuffle", "only the channel shuffle",
+       [](onnx::ModelProto& m) { node_of(m, "Relu")->set_op_type("Transpose"); }},
+      {"mul_of_maps", "Mul of feature maps is not supported",
+       [](onnx::ModelProto& m) { node_of(m, "Add")->set_op_type("Mul"); }},
+      {"gather_from_a_map", "only gathers from constants",
+       [](onnx::ModelProto& m) { node_of(m, "Add")->set_op_type("Gather"); }},
       {"batch_norm_without_statistics", "BatchNormalization needs 5",
        [](onnx::ModelProto& m) { node_of(m, "Relu")->set_op_type("BatchNormalization"); }},
       {"input_too_wide", "dimension 3",

@@ -1,14 +1,16 @@
 // The integer runtime against the fake-quant simulation of the same .mpq file, on a tiny network
 // built in code that has every op the runtime lowers: conv (3x3, strided, 1x1), depthwise conv,
 // Relu/Clip(0,6) fused into requantization, MaxPool (padded, ceil mode), a residual Add, the
-// option-A shortcut (strided Slice + channel Pad), Concat, BatchNormalization after it (an affine
-// step), AveragePool, global pooling and Gemm. Every kernel set gives the same bits.
+// option-A shortcut (strided Slice + channel Pad), Concat, a channel shuffle (Reshape, Transpose,
+// Reshape, its shape computed by Shape/Gather/Div/Unsqueeze/Concat), BatchNormalization (an
+// affine step), AveragePool, global pooling and Gemm. Every kernel set gives the same bits.
 #include "mpq/runtime/runtime.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "mpq/exec/executor.h"
 #include "mpq/export/packed.h"
@@ -64,6 +66,26 @@ ir::Graph tiny_net() {
   int out = b.op("Relu", {b.op("Add", {pw, padded}, {}, "down.add")}, {}, "down.relu");
   // Three maps of different scales side by side (one of them twice).
   int cat = b.op("Concat", {out, padded, out}, {{"axis", int64_t{1}}}, "concat");
+  // A channel shuffle of 3 groups (ShuffleNet's Reshape -> Transpose -> Reshape; its target
+  // shape from shape arithmetic, as exporters write it).
+  int channels =
+      b.op("Gather",
+           {b.op("Shape", {cat}, {}, "shape"), b.constant("one", at::scalar_tensor(1, at::kLong))},
+           {{"axis", int64_t{0}}}, "channels");
+  int per_group = b.op("Div", {channels, b.constant("three", at::scalar_tensor(3, at::kLong))}, {},
+                       "per_group");
+  int grouped_shape =
+      b.op("Concat",
+           {b.constant("g.head", at::tensor({-1, 3}, at::kLong)),
+            b.op("Unsqueeze", {per_group, b.constant("g.axes", at::tensor({0}, at::kLong))}, {},
+                 "per_group.unsqueeze"),
+            b.constant("g.tail", at::tensor({3, 4}, at::kLong))},
+           {{"axis", int64_t{0}}}, "grouped_shape");
+  int grouped = b.op("Reshape", {cat, grouped_shape}, {}, "shuffle.group");
+  int swapped = b.op("Transpose", {grouped}, {{"perm", Ints{0, 2, 1, 3, 4}}}, "shuffle.swap");
+  cat =
+      b.op("Reshape", {swapped, b.constant("shuffle.shape", at::tensor({-1, 36, 3, 4}, at::kLong))},
+           {}, "shuffle");
   // DenseNet's BatchNormalization after a Concat (no conv to fold into; some scales negative),
   // its Relu, then a 2x2 average pool (3x4 -> 1x2).
   int bn =
@@ -114,6 +136,11 @@ Compared compare(int w_bits, int a_bits, int first_last = 0) {
     EXPECT_TRUE(s.ok()) << s.message;
     if (!s.ok()) return {};
     EXPECT_EQ(m->classes(), 5);
+    // Every op of the net reached the runtime as its own kind of step (none folded away).
+    std::set<std::string> kinds;
+    for (const runtime::StepInfo& si : m->steps()) kinds.insert(si.kind);
+    for (const char* kind : {"maxpool", "concat", "shuffle", "affine", "avgpool", "gap", "dwconv"})
+      EXPECT_EQ(kinds.count(kind), 1u) << kind;
     at::Tensor got = at::empty({x.size(0), 5});
     EXPECT_TRUE(
         m->run(x.data_ptr<float>(), static_cast<int>(x.size(0)), got.data_ptr<float>()).ok());

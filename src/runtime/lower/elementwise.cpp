@@ -46,6 +46,8 @@ Status lower_clip(Lowering& L, const onnx::NodeProto& n) {
 }
 
 Status lower_add(Lowering& L, const onnx::NodeProto& n) {
+  bool folded = false;
+  if (Status s = fold_arithmetic(L, n, &folded); !s.ok() || folded) return s;
   Program& p = L.program();
   Val *a = L.in(n, 0), *b = L.in(n, 1);
   if (a->kind != Val::kTensor || b->kind != Val::kTensor ||

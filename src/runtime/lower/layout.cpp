@@ -1,4 +1,5 @@
-// Ops that move values: Flatten/Reshape/Squeeze (aliases of a 1x1 map), Slice, Pad, Concat.
+// Ops that move values: Flatten/Squeeze (aliases of a 1x1 map), Slice, Pad, Concat, and
+// Reshape -> Transpose -> Reshape channel shuffles.
 #include <algorithm>
 #include <cmath>
 
@@ -113,6 +114,8 @@ Status lower_pad(Lowering& L, const onnx::NodeProto& n) {
 }
 
 Status lower_concat(Lowering& L, const onnx::NodeProto& n) {
+  bool folded = false;
+  if (Status s = fold_concat(L, n, &folded); !s.ok() || folded) return s;
   Program& p = L.program();
   const int64_t axis = attr_int(n, "axis", 0);
   if (axis != 1 && axis != -3)
@@ -145,6 +148,88 @@ Status lower_concat(Lowering& L, const onnx::NodeProto& n) {
   st.out = L.add_tensor(d);
   p.steps.push_back(st);
   L.set_tensor(n.output(0), st.out);
+  return Status::Ok();
+}
+
+// Reshape of a feature map: of a 1x1 map, an alias (after global pooling); to
+// [batch, g, c / g, h, w], the grouped view of a channel shuffle; of that view transposed,
+// back to [batch, c, h, w], the shuffle itself (one gather of the channels). The target's first
+// entry is the batch (0, 1 or -1: shape arithmetic computes it from a batch of 1).
+Status lower_reshape(Lowering& L, const onnx::NodeProto& n) {
+  Val *x = L.in(n, 0), *target = L.in(n, 1);
+  if (target->kind != Val::kConst || target->packed)
+    return L.fail(n, "the target shape must be a constant");
+  if (attr_int(n, "allowzero", 0) != 0) return L.fail(n, "allowzero = 1 is not supported");
+  std::vector<int64_t> t;
+  for (double v : target->c.values) t.push_back(static_cast<int64_t>(v));
+  if (x->kind != Val::kTensor && x->kind != Val::kShuffled)
+    return L.fail(n, "reshapes something that is not a feature map");
+  const TensorDesc d = L.program().tensors[x->tensor];
+  if (t.empty() || (t[0] != 0 && t[0] != 1 && t[0] != -1))
+    return L.fail(n, "the target's first entry must be the batch (0, 1 or -1)");
+  // The entries after the batch, 0 copying the input's (c, h, w) and one -1 inferred.
+  const int64_t in_dims[3] = {d.c, d.h, d.w};
+  std::vector<int64_t> rest(t.begin() + 1, t.end());
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] == 0 && i < 3) rest[i] = in_dims[i];
+    if (rest[i] == -1 && infer < 0) {
+      infer = static_cast<int64_t>(i);
+      continue;
+    }
+    if (rest[i] < 1 || rest[i] > kMaxSide) return L.fail(n, "the target shape is not valid");
+    known *= rest[i];
+  }
+  const int64_t total = static_cast<int64_t>(d.c) * d.h * d.w;
+  if (infer >= 0) {
+    if (total % known != 0) return L.fail(n, "the target shape does not divide the map");
+    rest[infer] = total / known;
+  }
+  int64_t product = 1;
+  for (int64_t v : rest) product *= v;
+  if (product != total)
+    return L.fail(n, "the target shape holds " + std::to_string(product) + " values, the map " +
+                         std::to_string(total));
+  if (x->kind == Val::kShuffled) {
+    if (rest != std::vector<int64_t>{d.c, d.h, d.w})
+      return L.fail(n, "a transposed grouped view must be reshaped back to the map's shape");
+    const int g = x->groups, per = d.c / g;
+    Step st;
+    st.op = StepOp::kShuffle;
+    st.in0 = x->tensor;
+    for (int i = 0; i < per; ++i)
+      for (int j = 0; j < g; ++j) st.channel_map.push_back(j * per + i);
+    TensorDesc out = d;
+    out.cp = out.c;
+    return L.add_step(n, st, out);
+  }
+  if (rest.size() == 4 && rest[2] == d.h && rest[3] == d.w && rest[0] * rest[1] == d.c &&
+      L.is_tensor(x, TensorKind::kI32)) {
+    Val v = *x;
+    v.kind = Val::kGrouped;
+    v.groups = static_cast<int>(rest[0]);
+    L.set_value(n.output(0), v);
+    return Status::Ok();
+  }
+  if (d.h == 1 && d.w == 1) {
+    L.set_tensor(n.output(0), x->tensor);
+    return Status::Ok();
+  }
+  return L.fail(n,
+                "only reshapes of 1x1 maps and the grouped view of a channel shuffle "
+                "([batch, groups, channels / groups, h, w]) are supported");
+}
+
+// Transpose of a grouped view's two channel axes (perm [0, 2, 1, 3, 4]): the channel shuffle.
+Status lower_transpose(Lowering& L, const onnx::NodeProto& n) {
+  Val* x = L.in(n, 0);
+  if (x->kind != Val::kGrouped || attr_ints(n, "perm") != std::vector<int64_t>{0, 2, 1, 3, 4})
+    return L.fail(n,
+                  "only the channel shuffle (perm [0, 2, 1, 3, 4] of a [batch, groups, "
+                  "channels / groups, h, w] view) is supported");
+  Val v = *x;
+  v.kind = Val::kShuffled;
+  L.set_value(n.output(0), v);
   return Status::Ok();
 }
 

@@ -18,7 +18,13 @@ Status lower_constant(Lowering& L, const onnx::NodeProto& n) {
 
 Status lower_cast(Lowering& L, const onnx::NodeProto& n) {
   if (L.in(n, 0)->kind != Val::kConst) return L.fail(n, "only casts of constants are supported");
-  L.set_value(n.output(0), *L.in(n, 0));
+  Val v = *L.in(n, 0);
+  const int64_t to = attr_int(n, "to", 0);
+  if (to == onnx::TensorProto::INT64 || to == onnx::TensorProto::INT32) {  // shape arithmetic
+    for (double& x : v.c.values) x = std::trunc(x);
+    v.c.elem_type = static_cast<int>(to);
+  }
+  L.set_value(n.output(0), std::move(v));
   return Status::Ok();
 }
 
