@@ -1,11 +1,12 @@
 // Where the integer runtime and the fake-quant simulation part, and how far the simulation
 // agrees with itself:
-//   runtime_vs_sim MODEL.mpq SPEC [imagenet] [IMAGES]
+//   runtime_vs_sim MODEL.mpq SPEC [imagenet | zooSIZE] [IMAGES]
 // 1. For the first IMAGES (default 3) images: every quantized activation of the runtime against
 //    the simulation's, the count that differ and by how many steps (LSB).
 // 2. Over the whole SPEC: the simulation at batch 128 against itself one image at a time (float
 //    summation order), its argmax agreement and relative logit difference; then the runtime
-//    against the simulation at batch 128. "imagenet" selects mobilenetv2's preprocessing.
+//    against the simulation at batch 128. "imagenet" selects mobilenetv2's preprocessing,
+//    "zoo128" that of a tools/zoo model made at 128 pixels.
 #include <c10/core/InferenceMode.h>
 
 #include <cstdio>
@@ -21,7 +22,7 @@ using namespace mpq;
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: runtime_vs_sim MODEL.mpq SPEC [imagenet] [IMAGES]\n");
+    std::fprintf(stderr, "usage: runtime_vs_sim MODEL.mpq SPEC [imagenet | zooSIZE] [IMAGES]\n");
     return 2;
   }
   c10::InferenceMode guard;
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
   if (argc > 3 && std::string(argv[3]) == "imagenet") {
     pre.resize = 256, pre.crop = 224;
     pre.mean = {0.5, 0.5, 0.5}, pre.std = {0.5, 0.5, 0.5};
+  } else if (argc > 3 && std::string(argv[3]).rfind("zoo", 0) == 0) {  // zooSIZE: tools/zoo
+    pre.crop = std::atoi(argv[3] + 3);
+    pre.resize = pre.crop * 256 / 224;
+    pre.mean = {0.485, 0.456, 0.406}, pre.std = {0.229, 0.224, 0.225};
   }
   const int images = argc > 4 ? std::atoi(argv[4]) : 3;
   std::unique_ptr<runtime::Model> rt;

@@ -38,6 +38,8 @@ const std::map<std::string, OpLowering>& op_lowerings() {
       {"Sub", {2, lower_arithmetic}},
       {"Mul", {2, lower_arithmetic}},
       {"Div", {2, lower_arithmetic}},
+      {"Sigmoid", {1, lower_unary}},
+      {"HardSigmoid", {1, lower_unary}},
       {"Slice", {3, lower_slice}},
       {"Pad", {1, lower_pad}},
       {"Concat", {1, lower_concat}},

@@ -111,6 +111,8 @@ Status lower_quantize(Lowering& L, const onnx::NodeProto& n);
 Status lower_clip(Lowering& L, const onnx::NodeProto& n);  // elementwise.cpp: Clip and Relu
 Status lower_add(Lowering& L, const onnx::NodeProto& n);
 Status lower_batch_norm(Lowering& L, const onnx::NodeProto& n);
+Status lower_unary(Lowering& L, const onnx::NodeProto& n);  // Sigmoid, HardSigmoid
+Status lower_mul(Lowering& L, const onnx::NodeProto& n);    // of feature maps
 Status lower_conv(Lowering& L, const onnx::NodeProto& n);  // conv.cpp
 Status lower_gemm(Lowering& L, const onnx::NodeProto& n);
 Status lower_global_pool(Lowering& L, const onnx::NodeProto& n);  // pool.cpp

@@ -159,11 +159,15 @@ double affine_input_scale(const Step& st, double out_scale) {
 
 // Scales of real tensors, last step first: a tensor spreads the range of a quantizer reading it
 // over 2^26 levels (32x headroom below 2^31), or takes the scale of a real step reading it
-// (global pooling: times the map's size, as one value may carry the whole sum); with several
-// readers, the finest. Coarser real tensors let the rounding of a residual stream, block after
-// block, flip activations that the simulation (float) keeps.
+// (global pooling: times the map's size up to 64, so one value may be 2048 times the range of
+// the means before it saturates; the whole map's size made a squeeze-excite input on a 64x64
+// map 4096 times coarser than its mean's quantizer, and its product with the gate flipped 0.5 %
+// of the next quantizer's values); with several readers, the finest. Coarser real tensors let the
+// rounding of a residual stream, block after block, flip activations that the simulation (float)
+// keeps.
 void Finisher::assign_real_scales() {
   constexpr double kRealLevels = 67108864.0;
+  constexpr int kGapHeadroom = 64;
   std::vector<bool> known(T_.size(), false);
   for (size_t t = 0; t < T_.size(); ++t) known[t] = T_[t].kind == TensorKind::kU8;
   for (int s = static_cast<int>(S_.size()) - 1; s >= 0; --s) {
@@ -177,13 +181,14 @@ void Finisher::assign_real_scales() {
       double candidate = 0;
       if (u.op == StepOp::kRequantize)
         candidate = T_[u.out].scale * std::max(1, T_[u.out].hi - T_[u.out].lo) / kRealLevels;
-      else if (u.op == StepOp::kGap && known[u.out])  // a value may be the whole sum
-        candidate = T_[u.out].scale * T_[t].h * T_[t].w;
+      else if (u.op == StepOp::kGap && known[u.out])  // (the sum itself is in int64)
+        candidate = T_[u.out].scale * std::min(T_[t].h * T_[t].w, kGapHeadroom);
       else if (u.op == StepOp::kAvgPool && known[u.out])  // the same, over a window
         candidate = T_[u.out].scale * u.pool_kernel[0] * u.pool_kernel[1];
       else if (u.op == StepOp::kAffine && known[u.out])
         candidate = affine_input_scale(u, T_[u.out].scale);
-      else if (u.op != StepOp::kConv && known[u.out])
+      else if (u.op != StepOp::kConv && u.op != StepOp::kMul && u.op != StepOp::kUnary &&
+               known[u.out])  // (a product or a function takes its inputs at any scale)
         candidate = T_[u.out].scale;
       if (candidate > 0) {
         T_[t].scale = found ? std::min(T_[t].scale, candidate) : candidate;
@@ -193,10 +198,11 @@ void Finisher::assign_real_scales() {
     if (!found) {
       const Step& st = S_[s];
       if (st.op == StepOp::kConv) {
-        double m = 0;
-        for (int c = 0; c < st.conv->oc; ++c)
-          m = std::max(m, st.conv->in_scale * st.conv->w_scale[c]);
-        T_[t].scale = (m > 0 ? m : 1.0) / 256;
+        // Read by a product or a function only: the finest scale that holds every output the
+        // layer can give (per-channel weight scales make one step of the largest channel's
+        // accumulator too coarse for the others).
+        const double bound = st.conv->out_bound;
+        T_[t].scale = bound > 0 && std::isfinite(bound) ? bound / 1073741824.0 : 1.0 / 256;
       } else {
         T_[t].scale = 1.0 / kRealLevels;
       }
@@ -345,6 +351,9 @@ Status Finisher::set_rescales() {
         break;
       case StepOp::kAvgPool:
         ok = rescale(st.in0, 1.0 / (st.pool_kernel[0] * st.pool_kernel[1]), &st.rq0);
+        break;
+      case StepOp::kMul:
+        ok = make_dyadic(T_[st.in0].scale * T_[st.in1].scale / out.scale, 0, &st.rq0);
         break;
       case StepOp::kAffine: {
         const double r = T_[st.in0].scale / out.scale;

@@ -50,6 +50,7 @@ struct ConvLayer {
   double in_scale = 1;
   int32_t in_zp = 0;
   std::vector<double> w_scale, bias;
+  double out_bound = 0;  // the largest |real output| any input can give (every channel)
   // Runtime layout (kernels.h): conv/fc in 16-channel blocks of 64-value groups; depthwise
   // [tap][c rounded up to 64]. Bit-packed at `bits`, kWeightTail spare bytes at the end.
   std::vector<uint8_t> packed;
@@ -80,7 +81,15 @@ enum class StepOp {
   kAffine,         // int32 -> int32, per channel: scale·x + shift (inference BatchNormalization)
   kConcat,         // int32, ... -> int32 along channels (in0, then `more`)
   kShuffle,        // int32 -> int32, output channel k = input channel channel_map[k]
+  kMul,            // int32 · int32 -> int32 (in1 may be 1x1: one factor per channel)
+  kUnary,          // int32 -> int32 through a function of the real value (`unary`)
 };
+
+// The functions of kUnary, computed in double on the real value the int32 tensor holds: the
+// QCDQ graph computes them in float on the convolution's real output (no quantizer before
+// them), and so does the runtime. (HardSwish is opset 14; mpq's opset-13 export writes it as
+// x · HardSigmoid(x).)
+enum class UnaryOp { kSigmoid, kHardSigmoid };
 
 struct Step {
   StepOp op = StepOp::kClip;
@@ -100,7 +109,9 @@ struct Step {
   std::vector<double> channel_scale, channel_shift;
   std::vector<Rescale> channel_rq;
   std::vector<uint8_t> channel_negate;
-  std::vector<int> channel_map;                          // kShuffle
+  std::vector<int> channel_map;  // kShuffle
+  UnaryOp unary = UnaryOp::kSigmoid;
+  double alpha = 0.2, beta = 0.5;  // kUnary kHardSigmoid: max(0, min(1, alpha·x + beta))
   std::vector<int> more;                                 // kConcat: the inputs after in0
   std::vector<Rescale> more_rq;                          // and their rescales to the output's scale
   // kConv with an int32 output: a residual Add (and its Relu) fused after the requantization,

@@ -444,6 +444,44 @@ void Model::Impl::run_step(const Step& st, const float* input, int n, Workspace&
       }
       return;
     }
+    case StepOp::kMul: {
+      // The int64 product of the integers, rescaled (in1: one factor per channel when 1x1).
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
+      const int32_t* b = reinterpret_cast<const int32_t*>(data[st.in1]);
+      const TensorDesc& tb = p.tensors[st.in1];
+      const bool per_channel = tb.h * tb.w == 1 && in.h * in.w != 1;
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t px = 0; px < pixels; ++px) {
+        const int32_t* x = a + px * in.c;
+        const int32_t* y = per_channel ? b + px / (out.h * out.w) * tb.c : b + px * tb.c;
+        int32_t* dst = o + px * out.c;
+        for (int c = 0; c < out.c; ++c)
+          dst[c] = clamp32(st.rq0.apply(static_cast<int64_t>(x[c]) * y[c]));
+      }
+      return;
+    }
+    case StepOp::kUnary: {
+      // In double on the real value, rounded to the output's integers.
+      int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
+      const double s_in = in.scale, s_out = out.scale;
+      const int64_t count = pixels * out.c;
+#pragma omp parallel for num_threads(threads) if (many)
+      for (int64_t i = 0; i < count; ++i) {
+        const double v = s_in * a[i];
+        double y = 0;
+        switch (st.unary) {
+          case UnaryOp::kSigmoid:
+            y = 1 / (1 + std::exp(-v));
+            break;
+          case UnaryOp::kHardSigmoid:
+            y = std::clamp(st.alpha * v + st.beta, 0.0, 1.0);
+            break;
+        }
+        const double r = std::nearbyint(y / s_out);
+        o[i] = r >= INT32_MAX ? INT32_MAX : r <= INT32_MIN ? INT32_MIN : static_cast<int32_t>(r);
+      }
+      return;
+    }
     case StepOp::kShuffle: {
       int32_t* o = reinterpret_cast<int32_t*>(data[st.out]);
       const bool id = identity(st.rq0);
@@ -582,6 +620,12 @@ Status Model::Impl::load(const std::string& path, const Options& opts) {
         break;
       case StepOp::kShuffle:
         si.kind = "shuffle";
+        break;
+      case StepOp::kMul:
+        si.kind = "mul";
+        break;
+      case StepOp::kUnary:
+        si.kind = st.unary == UnaryOp::kSigmoid ? "sigmoid" : "hardsigmoid";
         break;
       case StepOp::kConcat:
         si.kind = "concat";

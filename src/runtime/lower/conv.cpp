@@ -116,6 +116,18 @@ Status lower_conv_or_gemm(Lowering& lw, const onnx::NodeProto& n, bool gemm) {
       return lw.fail(n, "the bias must be a constant of one value per output channel");
     L.bias = b->c.values;
   }
+  // The largest real output: per channel, the input's largest |q - zp| times the weights' sum of
+  // |q|, scaled, plus the bias.
+  {
+    const double x_max = std::max(std::abs(in.hi - in.zp), std::abs(in.lo - in.zp));
+    const size_t per = q.size() / L.oc;
+    for (int c = 0; c < L.oc; ++c) {
+      double sum = 0;
+      for (size_t i = 0; i < per; ++i) sum += std::abs(q[c * per + i]);
+      L.out_bound =
+          std::max(L.out_bound, L.in_scale * L.w_scale[c] * sum * x_max + std::fabs(L.bias[c]));
+    }
+  }
   // Repack into the runtime layout at the weight's width.
   pack_layer(L, q);
   p.weight_bytes += static_cast<int64_t>(L.packed.size());

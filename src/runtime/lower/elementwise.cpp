@@ -107,4 +107,49 @@ Status lower_batch_norm(Lowering& L, const onnx::NodeProto& n) {
   return L.add_step(n, st, out);
 }
 
+// Sigmoid and HardSigmoid of a real-valued tensor (squeeze-excite gates, SiLU's and HardSwish's
+// factor).
+Status lower_unary(Lowering& L, const onnx::NodeProto& n) {
+  Val* x = L.in(n, 0);
+  if (!L.is_tensor(x, TensorKind::kI32))
+    return L.fail(n, "applies to a value that is not a real-valued tensor");
+  Step st;
+  st.op = StepOp::kUnary;
+  st.in0 = x->tensor;
+  const std::string& op = n.op_type();
+  st.unary = op == "Sigmoid" ? UnaryOp::kSigmoid : UnaryOp::kHardSigmoid;
+  if (const auto* a = attr(n, "alpha")) st.alpha = a->f();
+  if (const auto* b = attr(n, "beta")) st.beta = b->f();
+  if (!std::isfinite(st.alpha) || !std::isfinite(st.beta))
+    return L.fail(n, "alpha and beta must be finite");
+  TensorDesc out = L.program().tensors[x->tensor];
+  out.cp = out.c;
+  return L.add_step(n, st, out);
+}
+
+// Mul of two real-valued tensors of one shape, or of a map and a 1x1 map of its channels (a
+// squeeze-excite gate): the int64 product of the integers, rescaled once.
+Status lower_mul(Lowering& L, const onnx::NodeProto& n) {
+  Program& p = L.program();
+  Val *a = L.in(n, 0), *b = L.in(n, 1);
+  if (!L.is_tensor(a, TensorKind::kI32) || !L.is_tensor(b, TensorKind::kI32))
+    return L.fail(n, "Mul of feature maps is supported for real-valued tensors only");
+  const TensorDesc *da = &p.tensors[a->tensor], *db = &p.tensors[b->tensor];
+  Step st;
+  st.op = StepOp::kMul;
+  st.in0 = a->tensor, st.in1 = b->tensor;
+  if (da->h * da->w < db->h * db->w) {  // the map first, the per-channel factor second
+    std::swap(da, db);
+    std::swap(st.in0, st.in1);
+  }
+  if (da->c != db->c || ((db->h != da->h || db->w != da->w) && (db->h != 1 || db->w != 1)))
+    return L.fail(n, "multiplies a " + std::to_string(da->c) + "x" + std::to_string(da->h) + "x" +
+                         std::to_string(da->w) + " map by a " + std::to_string(db->c) + "x" +
+                         std::to_string(db->h) + "x" + std::to_string(db->w) +
+                         " one; only equal shapes or one factor per channel are supported");
+  TensorDesc out = *da;
+  out.cp = out.c;
+  return L.add_step(n, st, out);
+}
+
 }  // namespace mpq::runtime

@@ -110,6 +110,7 @@ Status fold_arithmetic(Lowering& L, const onnx::NodeProto& n, bool* folded) {
 Status lower_arithmetic(Lowering& L, const onnx::NodeProto& n) {
   bool folded = false;
   if (Status s = fold_arithmetic(L, n, &folded); !s.ok() || folded) return s;
+  if (n.op_type() == "Mul") return lower_mul(L, n);
   return L.fail(
       n, n.op_type() + " of feature maps is not supported (only of constants: shape arithmetic)");
 }
