@@ -94,7 +94,10 @@ struct ConvArgs {
   OutDesc out2;  // data == nullptr: none
   Rescale out2_rq;
   int32_t out2_zp = 0, out2_lo = 0, out2_hi = 255;
-  int k() const { return kh * kw * icp; }
+  // A grouped conv (the reference kernel only): input and output channels per group; the
+  // weights hold round_up(group_in, 4) values per tap. 0: one group.
+  int group_in = 0, group_out = 0;
+  int k() const { return kh * kw * (group_in ? (group_in + 3) / 4 * 4 : icp); }
 };
 
 // The reference epilogue of one conv output: channel c of output pixel `pixel` (out2: `pixel2`).

@@ -42,8 +42,12 @@ void conv_ref(const ConvArgs& a) {
           for (int j = 0; j < a.kw; ++j) {
             const uint8_t* px = pixel_at(a.in, a.n, a.ih, a.iw, a.icp, a.y0 + y * a.stride + i,
                                          a.x0 + x * a.stride + j);
-            for (int ci = 0; ci < a.icp; ++ci) {
-              int64_t k = (i * a.kw + j) * a.icp + ci;
+            // A grouped conv reads its group's input channels; its weights hold `wk` per tap.
+            const int wk = a.group_in ? (a.group_in + 3) / 4 * 4 : a.icp;
+            const int count = a.group_in ? a.group_in : a.icp;
+            if (a.group_in) px += c / a.group_out * a.group_in;
+            for (int ci = 0; ci < count; ++ci) {
+              int64_t k = (i * a.kw + j) * wk + ci;
               int64_t index = ((c / kBlock) * groups + k / 4) * 64 + (c % kBlock) * 4 + k % 4;
               acc += static_cast<int32_t>(px[ci]) * packed_value(a.weights, index, a.bits);
             }

@@ -39,7 +39,7 @@ struct TensorDesc {
 // when the multiplier is 2^31 or more.
 bool make_dyadic(double multiplier, double offset, Rescale* out);
 
-enum class ConvKind { kConv, kDwconv, kFc };
+enum class ConvKind { kConv, kDwconv, kFc, kGrouped };  // kGrouped: the reference kernel
 
 struct ConvLayer {
   ConvKind kind = ConvKind::kConv;
@@ -47,6 +47,7 @@ struct ConvLayer {
   int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   int oh = 1, ow = 1;
   int bits = 8, a_bits = 8;
+  int groups = 1;  // kGrouped: ic and oc are per group
   double in_scale = 1;
   int32_t in_zp = 0;
   std::vector<double> w_scale, bias;
@@ -62,6 +63,7 @@ struct ConvLayer {
   std::vector<float> out_scale, out_bias;  // kRaw output to float: raw·scale + bias
   int64_t macs() const {
     return static_cast<int64_t>(oh) * ow * oc * kh * kw * (kind == ConvKind::kDwconv ? 1 : ic);
+    // (kGrouped: ic is the input channels of one group)
   }
 };
 // Fills L.packed, L.icp and L.zpcorr from q ([oc][ic][kh][kw] int8 values).

@@ -239,6 +239,11 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
   base.zpcorr = L.zpcorr.data();
   base.in_max = std::min(255, std::max({in.hi, in.zp, 0})), base.w_max = L.w_max;
   base.rq = rq, base.out = od;
+  const Kernels* kernels = k;
+  if (L.kind == ConvKind::kGrouped) {
+    base.group_in = L.ic, base.group_out = L.oc / L.groups;
+    kernels = &kernels_for(Isa::kRef);
+  }
   if (st.residual >= 0) {
     base.residual = reinterpret_cast<const int32_t*>(data[st.residual]);
     base.res_rq = st.res_rq;
@@ -266,7 +271,7 @@ void Model::Impl::conv(const Step& st, int n, Workspace& ws, int threads) {
     a.block0 = g * blocks / groups;
     a.blocks = (g + 1) * blocks / groups - a.block0;
     a.scratch = scratch[ws.scratch_base + omp_get_thread_num()]->data();
-    k->conv(a);
+    kernels->conv(a);
   }
 }
 
@@ -632,7 +637,10 @@ Status Model::Impl::load(const std::string& path, const Options& opts) {
         break;
       case StepOp::kConv: {
         const ConvLayer& L = *st.conv;
-        si.kind = L.kind == ConvKind::kDwconv ? "dwconv" : L.kind == ConvKind::kFc ? "fc" : "conv";
+        si.kind = L.kind == ConvKind::kDwconv    ? "dwconv"
+                  : L.kind == ConvKind::kFc      ? "fc"
+                  : L.kind == ConvKind::kGrouped ? "gconv"
+                                                 : "conv";
         si.w_bits = L.bits, si.a_bits = L.a_bits, si.macs = L.macs();
         size_t need = L.kind == ConvKind::kDwconv
                           ? static_cast<size_t>(5 * L.kh * L.kw + 4) * ((L.oc + 63) / 64 * 64)

@@ -128,6 +128,13 @@ TEST(IntegerRuntimeBadFiles, EveryCraftedGraphIsAOneLineStatus) {
          for (auto& a : *node_of(m, "Conv")->mutable_attribute())
            if (a.name() == "pads") a.mutable_ints()->Truncate(2);
        }},
+      {"conv_groups_do_not_divide", "the groups must divide both",
+       [](onnx::ModelProto& m) {
+         auto* a = node_of(m, "Conv")->add_attribute();
+         a->set_name("group");
+         a->set_type(onnx::AttributeProto::INT);
+         a->set_i(5);
+       }},
       {"conv_zero_stride", "stride 0",
        [](onnx::ModelProto& m) {
          auto* a = node_of(m, "Conv")->add_attribute();

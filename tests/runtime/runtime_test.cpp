@@ -1,5 +1,6 @@
 // The integer runtime against the fake-quant simulation of the same .mpq file, on a tiny network
-// built in code that has every op the runtime lowers: conv (3x3, strided, 1x1), depthwise conv,
+// built in code that has every op the runtime lowers: conv (3x3, strided, 1x1, grouped),
+// depthwise conv,
 // Relu/Clip(0,6) fused into requantization, MaxPool (padded, ceil mode), a residual Add, the
 // option-A shortcut (strided Slice + channel Pad), Concat, a channel shuffle (Reshape, Transpose,
 // Reshape, its shape computed by Shape/Gather/Div/Unsqueeze/Concat), BatchNormalization (an
@@ -49,7 +50,7 @@ ir::Graph tiny_net() {
             {"pads", Ints{0, 1, 0, 1}},
             {"ceil_mode", int64_t{1}}},
            "stem.pool");
-  int y = b.op("Relu", {conv(x, 8, 8, 3, 1, 1, "block.conv1")}, {}, "block.relu1");
+  int y = b.op("Relu", {conv(x, 8, 8, 3, 1, 2, "block.conv1")}, {}, "block.relu1");  // 2 groups
   int sum = b.op("Add", {conv(y, 8, 8, 3, 1, 1, "block.conv2"), x}, {}, "block.add");
   sum = b.op("Relu", {sum}, {}, "block.relu2");
   // Depthwise with Clip(0, 6), then a 1x1 conv; the shortcut: strided slice, channel padding.
@@ -151,7 +152,7 @@ Compared compare(int w_bits, int a_bits, int first_last = 0) {
     std::set<std::string> kinds;
     for (const runtime::StepInfo& si : m->steps()) kinds.insert(si.kind);
     for (const char* kind : {"maxpool", "concat", "shuffle", "affine", "avgpool", "gap", "dwconv",
-                             "mul", "sigmoid", "hardsigmoid"})
+                             "mul", "sigmoid", "hardsigmoid", "gconv"})
       EXPECT_EQ(kinds.count(kind), 1u) << kind;
     at::Tensor got = at::empty({x.size(0), 5});
     EXPECT_TRUE(

@@ -92,15 +92,19 @@ Status lower_conv_or_gemm(Lowering& lw, const onnx::NodeProto& n, bool gemm) {
       if (L.kh * L.kw > kMaxDwTaps)
         return lw.fail(n, "depthwise kernel " + std::to_string(L.kh) + "x" + std::to_string(L.kw) +
                               ": at most " + std::to_string(kMaxDwTaps) + " taps are supported");
+    } else if (group > 1 && group <= in.c && ic * group == in.c && L.oc % group == 0) {
+      L.kind = ConvKind::kGrouped;  // RegNet's: the reference kernel on every ISA
+      L.groups = static_cast<int>(group);
     } else {
-      return lw.fail(n, "group = " + std::to_string(group) +
-                            ": only group 1 and depthwise convolutions are supported");
+      return lw.fail(n, "group = " + std::to_string(group) + " with " + std::to_string(ic) +
+                            " input channels per group, " + std::to_string(in.c) + " input and " +
+                            std::to_string(L.oc) + " output channels: the groups must divide both");
     }
   }
-  if (L.kind != ConvKind::kDwconv && ic != in.c)
+  if (L.kind != ConvKind::kDwconv && L.kind != ConvKind::kGrouped && ic != in.c)
     return lw.fail(n, "weight has " + std::to_string(ic) + " input channels, the input " +
                           std::to_string(in.c));
-  L.ic = in.c;
+  L.ic = L.kind == ConvKind::kGrouped ? ic : in.c;
   if (in.h + L.pad_top + L.pad_bottom < L.kh || in.w + L.pad_left + L.pad_right < L.kw)
     return lw.fail(n, "the " + std::to_string(L.kh) + "x" + std::to_string(L.kw) +
                           " kernel is larger than the padded " + std::to_string(in.h) + "x" +
