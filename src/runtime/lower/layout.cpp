@@ -161,7 +161,13 @@ Status lower_reshape(Lowering& L, const onnx::NodeProto& n) {
     return L.fail(n, "the target shape must be a constant");
   if (attr_int(n, "allowzero", 0) != 0) return L.fail(n, "allowzero = 1 is not supported");
   std::vector<int64_t> t;
-  for (double v : target->c.values) t.push_back(static_cast<int64_t>(v));
+  for (double v : target->c.values) {
+    if (!(std::fabs(v) <= kMaxSide) || v != std::floor(v))
+      return L.fail(n, "target entry " + std::to_string(v) +
+                           ": entries must be whole numbers in [-" + std::to_string(kMaxSide) +
+                           ", " + std::to_string(kMaxSide) + "]");
+    t.push_back(static_cast<int64_t>(v));
+  }
   if (x->kind != Val::kTensor && x->kind != Val::kShuffled)
     return L.fail(n, "reshapes something that is not a feature map");
   const TensorDesc d = L.program().tensors[x->tensor];
@@ -170,6 +176,7 @@ Status lower_reshape(Lowering& L, const onnx::NodeProto& n) {
   // The entries after the batch, 0 copying the input's (c, h, w) and one -1 inferred.
   const int64_t in_dims[3] = {d.c, d.h, d.w};
   std::vector<int64_t> rest(t.begin() + 1, t.end());
+  const int64_t total = static_cast<int64_t>(d.c) * d.h * d.w;
   int64_t known = 1, infer = -1;
   for (size_t i = 0; i < rest.size(); ++i) {
     if (rest[i] == 0 && i < 3) rest[i] = in_dims[i];
@@ -178,15 +185,16 @@ Status lower_reshape(Lowering& L, const onnx::NodeProto& n) {
       continue;
     }
     if (rest[i] < 1 || rest[i] > kMaxSide) return L.fail(n, "the target shape is not valid");
+    if (known > total / rest[i])  // (checked before it could overflow)
+      return L.fail(n,
+                    "the target shape holds more values than the map's " + std::to_string(total));
     known *= rest[i];
   }
-  const int64_t total = static_cast<int64_t>(d.c) * d.h * d.w;
   if (infer >= 0) {
     if (total % known != 0) return L.fail(n, "the target shape does not divide the map");
     rest[infer] = total / known;
   }
-  int64_t product = 1;
-  for (int64_t v : rest) product *= v;
+  const int64_t product = infer >= 0 ? total : known;
   if (product != total)
     return L.fail(n, "the target shape holds " + std::to_string(product) + " values, the map " +
                          std::to_string(total));

@@ -49,11 +49,12 @@ Status lower_gather(Lowering& L, const onnx::NodeProto& n) {
   const int64_t size = static_cast<int64_t>(data->c.values.size());
   std::vector<double> out;
   for (double i : idx->c.values) {
-    int64_t k = static_cast<int64_t>(i);
-    if (k < 0) k += size;
-    if (!(i == std::floor(i)) || k < 0 || k >= size)
+    // The range first: a crafted index may be NaN or beyond int64.
+    if (!(i == std::floor(i)) || !(i >= -double(size) && i < double(size)))
       return L.fail(n, "index " + std::to_string(i) + " is out of range for " +
                            std::to_string(size) + " values");
+    int64_t k = static_cast<int64_t>(i);
+    if (k < 0) k += size;
     out.push_back(data->c.values[k]);
   }
   L.set_value(n.output(0), constant(idx->c.dims, std::move(out), data->c.elem_type));
@@ -65,7 +66,11 @@ Status lower_unsqueeze(Lowering& L, const onnx::NodeProto& n) {
   if (!is_small_const(x)) return L.fail(n, "only constants can be unsqueezed");
   std::vector<int64_t> axes = attr_ints(n, "axes");
   if (Val* a = L.in(n, 1); a && is_small_const(a))
-    for (double v : a->c.values) axes.push_back(static_cast<int64_t>(v));
+    for (double v : a->c.values) {
+      if (!(std::fabs(v) <= 64) || v != std::floor(v))
+        return L.fail(n, "axis " + std::to_string(v) + " is not a small whole number");
+      axes.push_back(static_cast<int64_t>(v));
+    }
   std::vector<int64_t> dims = x->c.dims;
   const int64_t rank = static_cast<int64_t>(dims.size() + axes.size());
   std::vector<int64_t> sorted;
