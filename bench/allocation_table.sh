@@ -10,6 +10,7 @@
 # 10 probes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cmake --build build --target allocation_table > /dev/null
 which=${1:-all}
 data=${MPQ_DATA:-../shared/data}
 [ -f "$data/cifar10/resnet20.onnx" ] || { echo "bench: $data/cifar10/resnet20.onnx not found (set MPQ_DATA)" >&2; exit 1; }

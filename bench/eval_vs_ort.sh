@@ -6,6 +6,7 @@
 # nodes of each mpq cell on stderr.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cmake --build build --target exec_throughput > /dev/null
 seconds=${1:-5}
 threads=${2:-2}
 data=${MPQ_DATA:-../shared/data}

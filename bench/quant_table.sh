@@ -8,6 +8,7 @@
 # --observer O --weight-observer V` (bench/quant_table.cpp shares calibration and decoding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cmake --build build --target quant_table > /dev/null
 which=${1:-all}
 data=${MPQ_DATA:-../shared/data}
 [ -f "$data/cifar10/resnet20.onnx" ] || { echo "bench: $data/cifar10/resnet20.onnx not found (set MPQ_DATA)" >&2; exit 1; }

@@ -1,6 +1,7 @@
 // Where the integer runtime and the fake-quant simulation part, and how far the simulation
 // agrees with itself:
 //   runtime_vs_sim MODEL.mpq SPEC [imagenet | zooSIZE] [IMAGES]
+// (build it first: cmake --build build --target runtime_vs_sim)
 // 1. For the first IMAGES (default 3) images: every quantized activation of the runtime against
 //    the simulation's, the count that differ and by how many steps (LSB).
 // 2. Over the whole SPEC: the simulation at batch 128 against itself one image at a time (float

@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ctest --test-dir build --output-on-failure -j "$(nproc)"
-# Fuzzing, bounded: every regression input and seed replayed, then 30 s per fuzz target
+# Fuzzing, bounded: every regression input and seed replayed, then 20 s per fuzz target
 # (clang, ASan + UBSan; longer campaigns: tools/fuzz_campaign.sh).
-./scripts/fuzz.sh "${MPQ_FUZZ_SECONDS:-30}"
+./scripts/fuzz.sh "${MPQ_FUZZ_SECONDS:-20}"
