@@ -141,13 +141,9 @@ Status lower_conv_or_gemm(Lowering& lw, const onnx::NodeProto& n, bool gemm) {
   out.h = L.oh, out.w = L.ow;
   Step st;
   st.op = StepOp::kConv;
-  st.name = n.name();
   st.in0 = x->tensor;
   st.conv = layer;
-  st.out = lw.add_tensor(out);
-  p.steps.push_back(st);
-  lw.set_tensor(n.output(0), st.out);
-  return Status::Ok();
+  return lw.add_step(n, st, out);
 }
 
 }  // namespace

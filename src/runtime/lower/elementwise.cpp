@@ -36,13 +36,9 @@ Status lower_clip(Lowering& L, const onnx::NodeProto& n) {
   }
   Step st;
   st.op = StepOp::kClip;
-  st.name = n.name();
   st.in0 = x->tensor;
   st.lo = lo, st.hi = hi;
-  st.out = L.add_tensor(src);
-  p.steps.push_back(st);
-  L.set_tensor(n.output(0), st.out);
-  return Status::Ok();
+  return L.add_step(n, st, src);
 }
 
 Status lower_add(Lowering& L, const onnx::NodeProto& n) {
@@ -62,12 +58,8 @@ Status lower_add(Lowering& L, const onnx::NodeProto& n) {
                          std::to_string(db.w) + "); broadcasting is not supported");
   Step st;
   st.op = StepOp::kAdd;
-  st.name = n.name();
   st.in0 = a->tensor, st.in1 = b->tensor;
-  st.out = L.add_tensor(da);
-  p.steps.push_back(st);
-  L.set_tensor(n.output(0), st.out);
-  return Status::Ok();
+  return L.add_step(n, st, da);
 }
 
 Status lower_batch_norm(Lowering& L, const onnx::NodeProto& n) {

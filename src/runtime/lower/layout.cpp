@@ -39,7 +39,6 @@ Status lower_slice(Lowering& L, const onnx::NodeProto& n) {
   TensorDesc d = p.tensors[x->tensor];
   Step st;
   st.op = StepOp::kSlice;
-  st.name = n.name();
   st.in0 = x->tensor;
   int* dims[4] = {nullptr, &d.c, &d.h, &d.w};
   for (size_t i = 0; i < starts.size(); ++i) {
@@ -65,10 +64,7 @@ Status lower_slice(Lowering& L, const onnx::NodeProto& n) {
     *dims[axis] = static_cast<int>(e > b ? (e - b + step - 1) / step : 0);
   }
   d.cp = d.c;
-  st.out = L.add_tensor(d);
-  p.steps.push_back(st);
-  L.set_tensor(n.output(0), st.out);
-  return Status::Ok();
+  return L.add_step(n, st, d);
 }
 
 Status lower_pad(Lowering& L, const onnx::NodeProto& n) {
@@ -97,7 +93,6 @@ Status lower_pad(Lowering& L, const onnx::NodeProto& n) {
   TensorDesc d = p.tensors[x->tensor];
   Step st;
   st.op = StepOp::kPad;
-  st.name = n.name();
   st.in0 = x->tensor;
   for (int a = 0; a < 3; ++a) {
     st.pad_before[a] = static_cast<int>(pads[1 + a]);
@@ -107,10 +102,7 @@ Status lower_pad(Lowering& L, const onnx::NodeProto& n) {
   d.h += st.pad_before[1] + st.pad_after[1];
   d.w += st.pad_before[2] + st.pad_after[2];
   d.cp = d.c;
-  st.out = L.add_tensor(d);
-  p.steps.push_back(st);
-  L.set_tensor(n.output(0), st.out);
-  return Status::Ok();
+  return L.add_step(n, st, d);
 }
 
 Status lower_concat(Lowering& L, const onnx::NodeProto& n) {
@@ -123,7 +115,6 @@ Status lower_concat(Lowering& L, const onnx::NodeProto& n) {
         n, "axis " + std::to_string(axis) + ": only channel concatenation (axis 1) is supported");
   Step st;
   st.op = StepOp::kConcat;
-  st.name = n.name();
   TensorDesc d;
   for (int i = 0; i < n.input_size(); ++i) {
     Val* x = L.in(n, i);
@@ -145,10 +136,7 @@ Status lower_concat(Lowering& L, const onnx::NodeProto& n) {
     st.more.push_back(x->tensor);
   }
   d.cp = d.c;
-  st.out = L.add_tensor(d);
-  p.steps.push_back(st);
-  L.set_tensor(n.output(0), st.out);
-  return Status::Ok();
+  return L.add_step(n, st, d);
 }
 
 // Reshape of a feature map: of a 1x1 map, an alias (after global pooling); to

@@ -21,12 +21,8 @@ Status lower_global_pool(Lowering& L, const onnx::NodeProto& n) {
   d.h = d.w = 1;
   Step st;
   st.op = StepOp::kGap;
-  st.name = n.name();
   st.in0 = x->tensor;
-  st.out = L.add_tensor(d);
-  p.steps.push_back(st);
-  L.set_tensor(n.output(0), st.out);
-  return Status::Ok();
+  return L.add_step(n, st, d);
 }
 
 namespace {

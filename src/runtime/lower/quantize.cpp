@@ -87,7 +87,6 @@ Status lower_quantize(Lowering& L, const onnx::NodeProto& n) {
   d.scale = scale;
   d.zp = static_cast<int32_t>(zp);
   Step st;
-  st.name = n.name();
   if (x->kind == Val::kInput) {
     d.c = p.in_c, d.h = p.in_h, d.w = p.in_w;
     st.op = StepOp::kQuantizeInput;
@@ -100,10 +99,7 @@ Status lower_quantize(Lowering& L, const onnx::NodeProto& n) {
     return L.fail(n, "quantizes a value that is not real-valued");
   }
   d.cp = (d.c + 3) / 4 * 4;
-  st.out = L.add_tensor(d);
-  p.steps.push_back(st);
-  L.set_tensor(n.output(0), st.out);
-  return Status::Ok();
+  return L.add_step(n, st, d);
 }
 
 }  // namespace mpq::runtime
